@@ -1,0 +1,59 @@
+# gan-rnn-lab: `make help` lists the targets.
+# Every target that runs Python first makes sure .venv exists and is up to date with pyproject.toml.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+GAN_CONFIGS := $(notdir $(basename $(wildcard configs/gan/*.yaml)))
+RNN_CONFIGS := $(notdir $(basename $(wildcard configs/rnn/*.yaml)))
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow clean \
+	$(addprefix train-,$(subst _,-,$(GAN_CONFIGS)) $(RNN_CONFIGS))
+
+help:  ## list the targets
+	@echo "gan-rnn-lab targets (extra CLI arguments: make TARGET ARGS='--trainer.max_epochs=3'):"
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
+	@echo "  GAN experiments:      $(addprefix train-,$(subst _,-,$(GAN_CONFIGS)))"
+	@echo "  RNN experiments:      $(addprefix train-,$(RNN_CONFIGS))"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install the suite (torch 2.14.1, torchvision 0.29.1, the rest from pyproject)
+
+test: $(STAMP)  ## run the whole test suite (what CI runs)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)  ## run the tests that are not marked slow or ddp
+	$(PY) -m pytest -q -m "not slow and not ddp"
+
+lint: $(STAMP)  ## ruff lint + format check
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+# make train-<cell> for every configs/rnn/<cell>.yaml
+$(addprefix train-,$(RNN_CONFIGS)): train-%: $(STAMP)  ## train an RNN config, e.g. make train-lstm
+	$(PY) -m rnn_lab fit --config configs/base.yaml --config configs/rnn/$*.yaml $(ARGS)
+
+# make train-<family> for every configs/gan/<family>.yaml (underscores become dashes: wgan_clip -> train-wgan-clip)
+train-%: $(STAMP)  ## train a GAN family, e.g. make train-wgan (WGAN-GP)
+	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/gan/$(subst -,_,$*).yaml $(ARGS)
+
+sweep-palindrome: $(STAMP)  ## RNN vs LSTM (vs GRU) accuracy over palindrome lengths and seeds
+	$(PY) -m rnn_lab sweep $(ARGS)
+
+gradient-flow: $(STAMP)  ## ||dL/dh_t|| over time for RNN and LSTM, saved as a PNG
+	$(PY) -m rnn_lab gradient-flow $(ARGS)
+
+bench: $(STAMP)  ## run every benchmark in bench/ (prints ratios)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:  ## remove run outputs (runs/, wandb files); keeps .venv
+	rm -rf runs lightning_logs wandb

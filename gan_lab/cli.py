@@ -1,0 +1,186 @@
+"""The command-line entry shared by ``python -m gan_lab`` and ``python -m rnn_lab``.
+
+``LabCLI`` is a LightningCLI that adds what every experiment of the suite needs:
+
+- a ``run`` argument group (name, variant, tags, output root, W&B on/off) from which it builds the loggers: a
+  CSV logger always (it fixes the run directory ``<root>/<family>-<variant>-s<seed>/version_N``) and a W&B logger,
+  offline unless an API key exists, so that nothing ever waits on a login prompt;
+- one-line errors and exit status 2 for bad configs, bad values and missing files, before any training starts;
+- extra subcommands (``sample``, ``sweep``, ...) dispatched by ``main`` next to Lightning's fit/validate/test.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from pytorch_lightning import LightningDataModule, LightningModule, Trainer
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger, Logger
+
+# Errors that mean "the input is wrong", raised by constructors while the CLI builds its objects.
+INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, KeyError)
+
+
+class LabError(ValueError):
+    """An input error with a message meant for the user as it is (one line, no traceback)."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Prints ``error: message`` as one line on stderr and exits with ``code``."""
+    one_line = " ".join(str(message).split())
+    sys.stderr.write(f"error: {one_line}\n")
+    sys.exit(code)
+
+
+class OneLineErrorParser(LightningArgumentParser):
+    """A LightningArgumentParser whose parse errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str, ex: Exception | None = None):  # type: ignore[override]
+        if not self.exit_on_error:
+            return super().error(message, ex)
+        fail(_shorten_parser_message(message))
+
+
+def _shorten_parser_message(message: str) -> str:
+    """Keeps the informative tail of jsonargparse's nested messages ('Parser key ...: Problem with ...: - ...')."""
+    lines = [line.strip(" -") for line in str(message).splitlines() if line.strip(" -")]
+    keys = re.findall(r'[Kk]ey "([^"]+)"', str(message))
+    detail = lines[-1] if lines else str(message)
+    if len(lines) > 1 and keys and keys[-1] not in detail:
+        detail = f'key "{keys[-1]}": {detail}'
+    if len(lines) > 1 and keys and keys[0] != keys[-1]:
+        detail = f'in "{keys[0]}": {detail}'
+    return detail
+
+
+def wandb_key_available() -> bool:
+    """True when W&B can log online without asking: an API key in the environment or in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: list[str]) -> Logger:
+    """A WandbLogger that never prompts: offline (with one line saying how to sync) unless a key or WANDB_MODE is set."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    offline = not wandb_key_available() and not os.environ.get("WANDB_MODE")
+    if offline:
+        # An explicit mode keeps wandb from ever asking for a login, with or without a terminal.
+        os.environ["WANDB_MODE"] = "offline"
+        print(
+            f"W&B: no API key, logging offline under {save_dir}/wandb/; upload later with "
+            f"`wandb sync {save_dir}/wandb/offline-run-*` (set WANDB_API_KEY or WANDB_MODE to change this)."
+        )
+    return WandbLogger(
+        project=project, name=name, group=group, tags=tags, save_dir=save_dir, offline=offline, log_model=False
+    )
+
+
+class LabCLI(LightningCLI):
+    """LightningCLI with the suite's run naming, loggers and one-line input errors."""
+
+    def __init__(self, *args: Any, links: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
+        self._links = tuple(links)
+        kwargs.setdefault("parser_class", OneLineErrorParser)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        group = parser.add_argument_group("run", description="Run naming and logging")
+        group.add_argument("--run.name", type=str | None, default=None, help="Run name (default family-variant-sSEED)")
+        group.add_argument("--run.variant", type=str, default="default", help="Variant label used in the run name")
+        group.add_argument("--run.root", type=str, default="runs", help="Folder that holds every run directory")
+        group.add_argument("--run.wandb", type=bool, default=True, help="Also log to Weights & Biases")
+        group.add_argument("--run.project", type=str, default="gan-rnn-lab", help="W&B project")
+        group.add_argument("--run.tags", type=list[str], default=[], help="W&B tags")
+        for source, target in self._links:
+            parser.link_arguments(source, target)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except INPUT_ERRORS as err:
+            fail(str(err) if isinstance(err, LabError) else f"{type(err).__name__}: {err}")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("logger") in (None, True):
+            kwargs["logger"] = self._make_loggers()
+        return super().instantiate_trainer(**kwargs)
+
+    def run_name(self) -> str:
+        run = self._get(self.config, "run")
+        if run.name:
+            return run.name
+        family = getattr(self.model, "family", type(self.model).__name__.lower())
+        seed = self._get(self.config, "seed_everything")
+        return f"{family}-{run.variant}-s{seed}"
+
+    def _make_loggers(self) -> list[Logger]:
+        run: Namespace = self._get(self.config, "run")
+        name = self.run_name()
+        loggers: list[Logger] = [CSVLogger(save_dir=run.root, name=name)]
+        if run.wandb:
+            group = getattr(self.model, "family", type(self.model).__name__.lower())
+            loggers.append(make_wandb_logger(run.root, name, run.project, group, list(run.tags)))
+        return loggers
+
+    def before_fit(self) -> None:
+        if self.trainer.is_global_zero and self.trainer.loggers:
+            print(f"Run directory: {self.trainer.log_dir}")
+
+
+def main(
+    model_class: type[LightningModule] | None,
+    datamodule_class: type[LightningDataModule] | None,
+    commands: dict[str, Callable[[list[str]], Any]] | None = None,
+    args: list[str] | None = None,
+    prog: str = "",
+    **cli_kwargs: Any,
+) -> None:
+    """Runs a subcommand: one of ``commands`` by name, else Lightning's fit/validate/test/predict.
+
+    Args:
+        model_class: the LightningModule class (or base class, with ``subclass_mode_model=True``).
+        datamodule_class: the DataModule class (or base class, with ``subclass_mode_data=True``).
+        commands: extra subcommands, each a function taking the remaining argument list.
+        args: the argument list (default ``sys.argv[1:]``).
+        prog: the program name shown in help.
+        **cli_kwargs: passed to ``LabCLI``.
+    """
+    args = list(sys.argv[1:] if args is None else args)
+    commands = commands or {}
+    if args and args[0] in commands:
+        commands[args[0]](args[1:])
+        return
+    if args and args[0] in ("-h", "--help"):
+        extra = ", ".join(commands)
+        print(f"{prog}: subcommands fit, validate, test, predict" + (f", {extra}" if extra else ""))
+    LabCLI(
+        model_class,
+        datamodule_class,
+        args=args,
+        parser_kwargs={"prog": prog} if prog else None,
+        **cli_kwargs,
+    )
+
+
+def check_output_path(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
+    """Returns ``path`` as a Path after checking its folder exists and its suffix is one of ``suffixes``."""
+    out = Path(path)
+    if out.suffix not in suffixes:
+        raise LabError(f"output {out} must end with one of {', '.join(suffixes)}")
+    if not out.parent.is_dir():
+        raise LabError(f"output folder {out.parent} does not exist")
+    return out

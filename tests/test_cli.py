@@ -1,0 +1,23 @@
+"""The shared CLI helpers: one-line parser messages and W&B key detection."""
+
+from gan_lab.cli import _shorten_parser_message, wandb_key_available
+
+
+def test_nested_parser_message_becomes_one_line():
+    """jsonargparse's nested messages keep the key and the final reason on one line."""
+    message = (
+        'Parser key "model":\n  Problem with given class_path "gan_lab.WGANGP":\n'
+        '    - Parser key "latent_dim":\n      Expected a <class \'int\'>. Got value: abc'
+    )
+    short = _shorten_parser_message(message)
+    assert "\n" not in short
+    assert "latent_dim" in short and "Got value: abc" in short
+
+
+def test_wandb_key_from_environment(monkeypatch, tmp_path):
+    """An API key in the environment counts; no key and no netrc does not."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert not wandb_key_available()
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_key_available()
