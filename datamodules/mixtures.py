@@ -1,0 +1,114 @@
+"""2-D Gaussian mixtures for mode-collapse experiments: the 8-ring and the 25-grid of the PacGAN/VEEGAN protocol.
+
+- ``ring``: ``n_modes`` means on a circle of radius ``radius`` at angles 2*pi*k/n_modes (default 8, 1.0, sigma 0.01).
+- ``grid``: ``side**2`` means at ``spacing * {-(side-1)/2, ..., (side-1)/2}^2`` (default 5x5 at {-4,-2,0,2,4}^2,
+  sigma 0.05); ``n_modes`` must be a perfect square.
+
+Each epoch draws ``samples_per_epoch`` fresh points (modes chosen uniformly) from a generator seeded by
+``seed`` and the epoch number, so runs are reproducible and the model never sees the same point twice.
+Batches are ``(points, mode_index)`` with points ``(B, 2)`` float32 and mode_index ``(B,)`` int64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+KINDS = ("ring", "grid")
+
+
+def mixture_centres(kind: str, n_modes: int, scale: float) -> torch.Tensor:
+    """The mode centres ``(n_modes, 2)`` of a ring (``scale`` = radius) or a square grid (``scale`` = spacing)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if n_modes < 1:
+        raise ValueError(f"n_modes must be >= 1, got {n_modes}")
+    if scale <= 0:
+        raise ValueError(f"radius/spacing must be > 0, got {scale}")
+    if kind == "ring":
+        angles = 2 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
+        centres = scale * torch.stack([angles.cos(), angles.sin()], dim=1)  # (K, 2)
+    else:
+        side = math.isqrt(n_modes)
+        if side * side != n_modes:
+            raise ValueError(f"a grid needs a square number of modes (e.g. 25), got {n_modes}")
+        axis = scale * (torch.arange(side, dtype=torch.float64) - (side - 1) / 2)
+        centres = torch.cartesian_prod(axis, axis)  # (K, 2)
+    return centres.float()
+
+
+def sample_mixture(
+    centres: torch.Tensor, std: float, n: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points from the equal-weight isotropic mixture: (points ``(n, 2)``, mode index ``(n,)``)."""
+    modes = torch.randint(len(centres), (n,), generator=generator)
+    noise = torch.randn(n, centres.shape[1], generator=generator)
+    return centres[modes] + std * noise, modes
+
+
+class _MixtureStream(IterableDataset):
+    """Yields whole batches of fresh mixture samples; epoch ``e`` uses the generator seeded ``seed + e``."""
+
+    def __init__(self, centres: torch.Tensor, std: float, batch_size: int, batches: int, seed: int) -> None:
+        self.centres, self.std, self.batch_size, self.batches, self.seed = centres, std, batch_size, batches, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        for _ in range(self.batches):
+            yield sample_mixture(self.centres, self.std, self.batch_size, generator)
+
+
+class GaussianMixtureDataModule(pl.LightningDataModule):
+    """Ring or grid of isotropic 2-D Gaussians with equal weights.
+
+    Args:
+        kind: ``"ring"`` or ``"grid"``.
+        n_modes: number of Gaussians (a square number for the grid).
+        scale: ring radius or grid spacing (1.0 for the ring and 2.0 for the grid in the published protocol).
+        std: standard deviation of every Gaussian (0.01 ring, 0.05 grid).
+        samples_per_epoch: fresh points drawn per epoch (rounded down to whole batches).
+        batch_size: points per batch.
+        seed: data seed (independent of the model seed).
+    """
+
+    data_range = None  # points are unbounded; the generator's last layer must be linear
+
+    def __init__(
+        self,
+        kind: str = "ring",
+        n_modes: int = 8,
+        scale: float = 1.0,
+        std: float = 0.01,
+        samples_per_epoch: int = 51_200,
+        batch_size: int = 512,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if std <= 0:
+            raise ValueError(f"std must be > 0, got {std}")
+        if batch_size < 1 or samples_per_epoch < batch_size:
+            raise ValueError(
+                f"need batch_size >= 1 and samples_per_epoch >= batch_size, got {batch_size} and {samples_per_epoch}"
+            )
+        self.save_hyperparameters()
+        self.kind, self.std, self.batch_size, self.seed = kind, float(std), batch_size, seed
+        self.centres = mixture_centres(kind, n_modes, scale)  # (K, 2)
+        self.n_modes = n_modes
+        self.image_shape = (2,)
+        self._stream = _MixtureStream(self.centres, self.std, batch_size, samples_per_epoch // batch_size, seed)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self._stream, batch_size=None)
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` real points ``(n, 2)`` drawn with their own seed (for reference plots and metric checks)."""
+        return sample_mixture(self.centres, self.std, n, torch.Generator().manual_seed(seed))[0]
