@@ -24,6 +24,12 @@ from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, Logger
 
+from gan_lab.strategy import register as register_strategies
+
+register_strategies()
+# Manual-optimization modules run under these instead of Lightning's DDP wrapper.
+DDP_TO_GRADIENT_SYNC = {"ddp": "gan_ddp", "ddp_spawn": "gan_ddp_spawn"}
+
 # Errors that mean "the input is wrong", raised by constructors while the CLI builds its objects.
 INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, KeyError)
 
@@ -117,6 +123,11 @@ class LabCLI(LightningCLI):
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = self._make_loggers()
+        strategy = trainer_config.get("strategy")
+        if isinstance(strategy, str) and not self.model.automatic_optimization and strategy in DDP_TO_GRADIENT_SYNC:
+            # Lightning's DDP wrapper cannot serve several backwards per step (see gan_lab/strategy.py).
+            kwargs["strategy"] = DDP_TO_GRADIENT_SYNC[strategy]
+            print(f"Strategy: {strategy} -> {kwargs['strategy']} (gradient all-reduce after each backward)")
         return super().instantiate_trainer(**kwargs)
 
     def run_name(self) -> str:
