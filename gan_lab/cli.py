@@ -77,7 +77,7 @@ def wandb_key_available() -> bool:
 
 
 def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: list[str]) -> Logger:
-    """A WandbLogger that never prompts: offline (with one line saying how to sync) unless a key or WANDB_MODE is set."""
+    """A WandbLogger that never prompts: offline (one line says how to sync) unless a key or WANDB_MODE is set."""
     from pytorch_lightning.loggers import WandbLogger
 
     offline = not wandb_key_available() and not os.environ.get("WANDB_MODE")
