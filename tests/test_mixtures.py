@@ -1,0 +1,57 @@
+"""Ring and grid mixtures: shapes, mode positions, reproducibility, and clear errors."""
+
+import math
+
+import pytest
+import torch
+
+from datamodules.mixtures import GaussianMixtureDataModule, mixture_centres
+
+
+def test_ring_modes_on_unit_circle_at_equal_angles():
+    """The 8-ring has its means at radius 1 and angles 2*pi*k/8."""
+    centres = mixture_centres("ring", 8, 1.0)
+    assert centres.shape == (8, 2)
+    torch.testing.assert_close(centres.norm(dim=1), torch.ones(8))
+    angles = torch.atan2(centres[:, 1], centres[:, 0]) % (2 * math.pi)
+    torch.testing.assert_close(angles, 2 * math.pi * torch.arange(8) / 8, atol=1e-6, rtol=0)
+
+
+def test_grid_modes_at_published_positions():
+    """The 25-grid has its means exactly at {-4,-2,0,2,4}^2."""
+    centres = mixture_centres("grid", 25, 2.0)
+    expected = {(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)}
+    assert {tuple(int(v) for v in c.tolist()) for c in centres} == expected
+    assert torch.equal(centres, centres.round())
+
+
+def test_batches_shape_spread_and_fresh_each_epoch():
+    """Batches are (B, 2) points with their mode index, close to their mode, fresh but reproducible per epoch."""
+    dm = GaussianMixtureDataModule("grid", 25, 2.0, 0.05, samples_per_epoch=2048, batch_size=512, seed=3)
+    loader = dm.train_dataloader()
+    epoch1 = list(loader)
+    assert len(epoch1) == len(loader) == 4
+    points, modes = epoch1[0]
+    assert points.shape == (512, 2) and points.dtype == torch.float32 and modes.shape == (512,)
+    offsets = points - dm.centres[modes]
+    assert offsets.std().item() == pytest.approx(0.05, rel=0.15)
+    assert len(modes.unique()) == 25
+    epoch2 = list(loader)
+    assert not torch.equal(epoch1[0][0], epoch2[0][0])
+    again = list(GaussianMixtureDataModule("grid", 25, 2.0, 0.05, 2048, 512, seed=3).train_dataloader())
+    torch.testing.assert_close(again[0][0], epoch1[0][0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kind": "spiral"}, "kind must be one of ring, grid"),
+        ({"kind": "grid", "n_modes": 24}, "square number"),
+        ({"std": 0.0}, "std must be > 0"),
+        ({"batch_size": 1024, "samples_per_epoch": 100}, "samples_per_epoch >= batch_size"),
+    ],
+)
+def test_bad_settings_fail_with_clear_message(kwargs, message):
+    """Wrong settings raise a ValueError naming the problem at construction."""
+    with pytest.raises(ValueError, match=message):
+        GaussianMixtureDataModule(**kwargs)

@@ -1,0 +1,70 @@
+"""Mode metrics (PacGAN protocol) on hand-made sample sets, and the strip plot."""
+
+import math
+
+import pytest
+import torch
+
+from callbacks.modes import kl_to_uniform, mixture_mode_stats, plot_mixture_strip, stacked_mode_stats
+from datamodules.mixtures import mixture_centres
+
+RING = mixture_centres("ring", 8, 1.0)
+GRID = mixture_centres("grid", 25, 2.0)
+
+
+@pytest.mark.parametrize("centres, std", [(RING, 0.01), (GRID, 0.05)])
+def test_all_samples_at_the_centres(centres, std):
+    """Samples exactly at every centre, evenly: all modes, 100% HQ, reverse KL 0."""
+    samples = centres.repeat(100, 1)
+    stats = mixture_mode_stats(samples, centres, std)
+    assert stats["modes"] == len(centres)
+    assert stats["hq_percent"] == pytest.approx(100.0)
+    assert stats["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_all_samples_at_one_centre():
+    """Every sample on one centre: 1 mode, 100% HQ, reverse KL log K."""
+    samples = GRID[7].repeat(2500, 1)
+    stats = mixture_mode_stats(samples, GRID, 0.05)
+    assert stats["modes"] == 1 and stats["counts"][7] == 2500
+    assert stats["reverse_kl"] == pytest.approx(math.log(25))
+
+
+def test_hq_threshold_is_three_sigma():
+    """A point at 2.9 sigma from its mode is HQ and counts; one at 3.1 sigma is neither."""
+    std = 0.01
+    samples = torch.stack([RING[0] + torch.tensor([2.9 * std, 0.0]), RING[1] + torch.tensor([0.0, 3.1 * std])])
+    stats = mixture_mode_stats(samples, RING, std)
+    assert stats["hq_percent"] == pytest.approx(50.0)
+    assert stats["modes"] == 1 and stats["counts"][0] == 1 and stats["counts"][1] == 0
+
+
+def test_points_between_modes_are_not_hq():
+    """Points midway between ring modes are low quality and capture nothing; reverse KL is then NaN."""
+    mid = (RING + RING.roll(1, 0)) / 2
+    stats = mixture_mode_stats(mid, RING, 0.01)
+    assert stats["modes"] == 0 and stats["hq_percent"] == 0.0 and math.isnan(stats["reverse_kl"])
+
+
+def test_reverse_kl_matches_scipy_entropy():
+    """kl_to_uniform equals scipy's relative entropy of the histogram against the uniform distribution."""
+    from scipy.stats import entropy
+
+    counts = torch.tensor([10, 0, 3, 50, 1, 0, 7, 2])
+    assert kl_to_uniform(counts) == pytest.approx(entropy(counts.numpy(), [1 / 8] * 8))
+
+
+def test_stacked_modes_and_kl():
+    """Stacked digits map to 100 r + 10 g + b; all 1,000 modes evenly gives KL 0, one mode gives log 1000."""
+    every = torch.cartesian_prod(torch.arange(10), torch.arange(10), torch.arange(10))  # (1000, 3)
+    stats = stacked_mode_stats(every)
+    assert stats["modes"] == 1000 and stats["kl"] == pytest.approx(0.0, abs=1e-12)
+    one = stacked_mode_stats(torch.tensor([[3, 1, 4]]).repeat(50, 1))
+    assert one["modes"] == 1 and one["kl"] == pytest.approx(math.log(1000))
+
+
+def test_strip_plot_writes_png(tmp_path):
+    """The strip plot writes a PNG with one panel per snapshot."""
+    snapshots = [(e, RING.repeat(10, 1), mixture_mode_stats(RING, RING, 0.01)) for e in (1, 2, 3)]
+    path = plot_mixture_strip(snapshots, RING, 0.01, tmp_path / "strip.png", title="test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
