@@ -93,6 +93,13 @@ def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: 
     )
 
 
+def default_callbacks() -> list:
+    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints."""
+    from callbacks.guards import DivergenceGuard, InterruptCheckpoint, RNGStateCheckpoint
+
+    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint()]
+
+
 class LabCLI(LightningCLI):
     """LightningCLI with the suite's run naming, loggers and one-line input errors."""
 
@@ -100,6 +107,8 @@ class LabCLI(LightningCLI):
         self._links = tuple(links)
         kwargs.setdefault("parser_class", OneLineErrorParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("trainer_defaults", {})
+        kwargs["trainer_defaults"].setdefault("callbacks", default_callbacks())
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -178,13 +187,12 @@ def main(
     if args and args[0] in ("-h", "--help"):
         extra = ", ".join(commands)
         print(f"{prog}: subcommands fit, validate, test, predict" + (f", {extra}" if extra else ""))
-    LabCLI(
-        model_class,
-        datamodule_class,
-        args=args,
-        parser_kwargs={"prog": prog} if prog else None,
-        **cli_kwargs,
-    )
+    from callbacks.guards import DivergenceError
+
+    try:
+        LabCLI(model_class, datamodule_class, args=args, parser_kwargs={"prog": prog} if prog else None, **cli_kwargs)
+    except DivergenceError as err:
+        fail(str(err), code=1)
 
 
 def check_output_path(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:

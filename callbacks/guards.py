@@ -1,0 +1,138 @@
+"""Reliability callbacks every run gets from the CLI: divergence guard, checkpoint on interrupt, RNG state.
+
+- ``DivergenceGuard`` stops training at the first NaN/Inf in a logged training loss or in a gradient, before the
+  optimizer applies it, with one message naming the step and the culprit; the checkpoints already written stay good.
+- ``InterruptCheckpoint`` writes ``<run dir>/checkpoints/interrupted.ckpt`` on Ctrl-C or SIGTERM and prints the
+  command that resumes from it.
+- ``RNGStateCheckpoint`` saves and restores the torch / numpy / Python random states with each checkpoint, so a run
+  resumed from an epoch-end checkpoint draws the same noise and the same shuffle order as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning import Callback
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_info
+from torch.optim import Optimizer
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a NaN or Inf (the message names the step, the quantity and the last good checkpoint)."""
+
+
+def last_good_checkpoint(trainer: pl.Trainer) -> str:
+    """The newest checkpoint the run wrote, or a phrase saying there is none yet."""
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+    return path if path else "none written yet"
+
+
+class DivergenceGuard(Callback):
+    """Raises ``DivergenceError`` at the first non-finite training loss or gradient.
+
+    Args:
+        check_gradients: also check every gradient before each optimizer step (one fused norm per optimizer).
+    """
+
+    def __init__(self, check_gradients: bool = True) -> None:
+        self.check_gradients = check_gradients
+
+    def _fail(self, trainer: pl.Trainer, what: str) -> None:
+        raise DivergenceError(
+            f"training diverged at step {trainer.global_step} (epoch {trainer.current_epoch}): {what}; "
+            f"last good checkpoint: {last_good_checkpoint(trainer)}"
+        )
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
+    ) -> None:
+        if not self.check_gradients:
+            return
+        named = {id(p): name for name, p in pl_module.named_parameters()}
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        norms = torch._foreach_norm([p.grad for p in params])
+        if torch.stack(norms).isfinite().all():
+            return
+        bad = next(named.get(id(p), "?") for p, n in zip(params, norms, strict=True) if not n.isfinite())
+        self._fail(trainer, f"non-finite gradient of {bad}")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any) -> None:
+        losses = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        if isinstance(outputs, torch.Tensor):
+            losses["loss"] = outputs
+        elif isinstance(outputs, dict) and isinstance(outputs.get("loss"), torch.Tensor):
+            losses["loss"] = outputs["loss"]
+        for name, value in losses.items():
+            number = float(value.detach().float().mean()) if isinstance(value, torch.Tensor) else float(value)
+            if not math.isfinite(number):
+                self._fail(trainer, f"{name} = {number}")
+
+
+class InterruptCheckpoint(Callback):
+    """On Ctrl-C or SIGTERM during fit, saves ``<run dir>/checkpoints/interrupted.ckpt`` and says how to resume."""
+
+    filename = "interrupted.ckpt"
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        if trainer.state.fn != "fit":
+            return
+        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        path = run_dir / "checkpoints" / self.filename
+        trainer.save_checkpoint(path)
+        rank_zero_info(
+            f"Interrupted at step {trainer.global_step}: saved {path}; resume with the same command plus "
+            f"`--ckpt_path {path}`"
+        )
+
+
+class RNGStateCheckpoint(Callback):
+    """Stores the global torch, numpy and Python RNG states in each checkpoint and restores them on resume.
+
+    The states are put back in ``on_train_start``, after the sanity check and the data set-up of the resumed run, so
+    the first resumed batch sees the RNG exactly as the uninterrupted run did. This is exact when the data loaders do
+    not draw from the global RNG (``datamodules.sampling.make_loader``).
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        # numpy's state is turned into plain lists so that checkpoints load with torch.load(weights_only=True).
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+            "python": _to_lists(random.getstate()),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        random.setstate(_to_tuples(state["python"]))
+
+
+def _to_lists(value: Any) -> Any:
+    return [_to_lists(v) for v in value] if isinstance(value, tuple | list) else value
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
