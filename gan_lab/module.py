@@ -1,0 +1,275 @@
+"""GANModule: the one manual-optimization loop shared by every adversarial family.
+
+The image-generator protocol (what callbacks, ``sample``, ``evaluate`` and ``load_module`` rely on; the VAE has it too):
+
+- ``family: str``: short name used for run names and W&B groups (``gan``, ``wgan_gp``, ``vae`` ...).
+- ``latent_dim: int``: size of the noise vector ``z``.
+- ``image_shape: tuple[int, int, int]``: (C, H, W) of one image.
+- ``data_range: tuple[float, float]``: (-1, 1) for a tanh generator, (0, 1) for a sigmoid one.
+- ``sample_noise(n, generator=None) -> Tensor (n, latent_dim)`` on the module's device.
+- ``sample(n, z=None) -> Tensor (n, C, H, W)`` images in ``data_range``, computed under ``torch.no_grad()`` in eval
+  mode; the previous train/eval mode is restored.
+- ``to_unit(images) -> Tensor`` maps images from ``data_range`` to [0, 1] (for saving/metrics).
+
+The loop (``training_step``; one training batch = one critic step):
+
+1. ``discriminator_step(real)``: fake = G(z) without grad; ``discriminator_loss(real, fake)``; toggle/zero_grad/
+   manual_backward/[clip]/step; then ``after_discriminator_step()`` (WGAN's weight clipping lives there).
+2. every ``n_critic``-th batch, ``generator_step(batch_size)``: ``generator_loss(G(z))``; toggle/zero_grad/
+   manual_backward/[clip]/step; then ``after_generator_step()``.
+
+So each critic iteration sees a fresh real batch, as in the WGAN papers' Algorithm 1, and the generator takes one step
+per ``n_critic`` batches (an epoch of N batches makes N critic and N // n_critic generator steps). The phase comes
+from ``critic_steps`` (critic steps taken so far), which is saved in checkpoints, so a resumed run continues exactly.
+
+Hooks a family overrides (everything else is shared):
+
+- ``discriminator_loss(real, fake) -> (loss, metrics)`` and ``generator_loss(fake) -> (loss, metrics)``: metrics is a
+  dict of detached scalars logged as ``train/<name>`` (``d_loss``/``g_loss`` are added by the loop; families add
+  ``d_real``, ``d_fake``, ``wasserstein``, ``gp``...). Use ``self.discriminate(x)`` (adds instance noise) to score.
+- ``after_discriminator_step()`` / ``after_generator_step()``: no-ops by default.
+- ``generator_step`` / ``discriminator_step`` as a whole, for families that need more (unrolling, several generators).
+
+``configure_optimizers`` returns (generator optimizer, discriminator optimizer), in that order, always. Networks are
+separate submodules ``generator`` and ``discriminator`` (plain nn.Modules injected by ``class_path``), so DDP can wrap
+the module without routing every parameter through one forward.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import Any
+
+import torch
+from pytorch_lightning import Callback, LightningModule
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor, nn
+
+# data scaling <-> generator output activation; "none" is for unbounded data such as 2-D mixture points.
+VALUE_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "none": (-math.inf, math.inf)}
+
+
+def check_value_range(value_range: str | None, output_activation: str, what: str = "generator") -> str:
+    """The data scaling that matches ``output_activation``; raises ValueError when ``value_range`` disagrees."""
+    if output_activation not in VALUE_RANGES:
+        raise ValueError(
+            f"{what} output_activation must be one of {', '.join(VALUE_RANGES)}, got {output_activation!r}"
+        )
+    if value_range is not None and value_range != output_activation:
+        low, high = VALUE_RANGES[output_activation]
+        raise ValueError(
+            f"data value_range {value_range!r} does not match the {what}'s output_activation {output_activation!r} "
+            f"(which makes images in [{low:g}, {high:g}]): set data.init_args.value_range={output_activation}"
+        )
+    return output_activation
+
+
+class ImageGeneratorMixin:
+    """The shared half of the protocol: ``data_range``, ``to_unit``, ``sample`` and the image callbacks.
+
+    Subclasses set ``latent_dim``, ``image_shape``, ``value_range`` and implement ``generate(z)``.
+
+    The sample-grid and interpolation callbacks are attached by ``configure_callbacks`` from the init args
+    ``sample_every_n_epochs`` (0 turns them off) rather than by a ``callbacks:`` list repeated in every family YAML:
+    every image family then gets them for free, a one-line override changes the cadence, and a SampleGrid or
+    LatentInterpolation given explicitly in ``trainer.callbacks`` wins (it is then not added twice).
+    """
+
+    latent_dim: int
+    image_shape: tuple[int, ...]
+    value_range: str
+    sample_every_n_epochs: int
+
+    @property
+    def data_range(self) -> tuple[float, float]:
+        return VALUE_RANGES[self.value_range]
+
+    def to_unit(self, images: Tensor) -> Tensor:
+        """Maps images from ``data_range`` to [0, 1] (clamped); unbounded data (``none``) is returned as it is."""
+        if self.value_range == "none":
+            return images
+        low, high = self.data_range
+        return ((images - low) / (high - low)).clamp(0.0, 1.0)
+
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I), shape (n, latent_dim), on the module's device."""
+        return torch.randn(n, self.latent_dim, device=self.device, generator=generator)  # type: ignore[attr-defined]
+
+    def generate(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, n: int, z: Tensor | None = None) -> Tensor:
+        """(n, C, H, W) images in ``data_range`` from noise ``z`` (fresh N(0, I) if None); eval mode, no grad."""
+        was_training = self.training  # type: ignore[attr-defined]
+        self.eval()  # type: ignore[attr-defined]
+        try:
+            with torch.no_grad():
+                z = self.sample_noise(n) if z is None else z.to(self.device)  # type: ignore[attr-defined]
+                return self.generate(z)
+        finally:
+            self.train(was_training)  # type: ignore[attr-defined]
+
+    def configure_callbacks(self) -> list[Callback]:
+        if self.sample_every_n_epochs <= 0 or len(self.image_shape) != 3:
+            return []  # off, or not images (e.g. 2-D points)
+        from callbacks.interpolation import LatentInterpolation
+        from callbacks.samples import SampleGrid
+
+        present = tuple(type(cb) for cb in self.trainer.callbacks)  # type: ignore[attr-defined]
+        wanted: list[Callback] = [
+            SampleGrid(every_n_epochs=self.sample_every_n_epochs),
+            LatentInterpolation(every_n_epochs=self.sample_every_n_epochs),
+        ]
+        return [cb for cb in wanted if not issubclass(type(cb), present)]
+
+
+class GANModule(ImageGeneratorMixin, LightningModule):
+    """The shared adversarial training loop (see the module docstring for the protocol and the hooks).
+
+    Args:
+        generator: z (B, latent_dim) -> images (B, C, H, W); must have ``latent_dim``, ``image_shape`` and
+            ``output_activation`` attributes (all nets in ``gan_lab.nets`` do). ``latent_dim`` is read from it.
+        discriminator: images (B, C, H, W) -> logits/scores (B,).
+        generator_optimizer: callable params -> optimizer (default: the family's, e.g. Adam 2e-4, betas (0.5, 0.999)).
+        discriminator_optimizer: callable params -> optimizer (default: the family's).
+        n_critic: discriminator steps (each on a fresh real batch) per generator step.
+        value_range: the data scaling, linked from ``data.init_args.value_range`` by the CLI; must match the
+            generator's output activation (None: take it from the generator).
+        instance_noise: sigma of Gaussian noise added to every discriminator input at the start (0: off).
+        instance_noise_steps: critic steps over which sigma is annealed linearly to 0.
+        gradient_clip_val: clip the global gradient norm of both networks to this value (None: no clipping).
+        sample_every_n_epochs: cadence of the sample-grid and interpolation images (0: none).
+    """
+
+    family = "gan"
+    default_optimizer: Any = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        generator_optimizer: OptimizerCallable | None = None,
+        discriminator_optimizer: OptimizerCallable | None = None,
+        n_critic: int = 1,
+        value_range: str | None = None,
+        instance_noise: float = 0.0,
+        instance_noise_steps: int = 10000,
+        gradient_clip_val: float | None = None,
+        sample_every_n_epochs: int = 1,
+    ) -> None:
+        super().__init__()
+        for name in ("latent_dim", "image_shape", "output_activation"):
+            if not hasattr(generator, name):
+                raise ValueError(f"the generator {type(generator).__name__} needs a `{name}` attribute")
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if instance_noise < 0 or instance_noise_steps < 1:
+            raise ValueError("instance_noise must be >= 0 and instance_noise_steps >= 1")
+        if gradient_clip_val is not None and gradient_clip_val <= 0:
+            raise ValueError(f"gradient_clip_val must be > 0 (or null), got {gradient_clip_val}")
+        with warnings.catch_warnings():
+            # Nets are hyperparameters on purpose: under LabCLI the saved value is their class_path + init_args
+            # config, which load_from_checkpoint re-instantiates; built in Python, they are pickled whole.
+            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
+            self.save_hyperparameters()
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim: int = generator.latent_dim
+        self.image_shape = tuple(generator.image_shape)
+        self.value_range = check_value_range(value_range, generator.output_activation)
+        self.generator_optimizer = generator_optimizer or self.default_optimizer
+        self.discriminator_optimizer = discriminator_optimizer or self.default_optimizer
+        self.n_critic = n_critic
+        self.instance_noise = instance_noise
+        self.instance_noise_steps = instance_noise_steps
+        self.gradient_clip_val = gradient_clip_val
+        self.sample_every_n_epochs = sample_every_n_epochs
+        self.critic_steps = 0  # critic steps taken so far; the n_critic phase is derived from it (saved in checkpoints)
+        self.automatic_optimization = False
+
+    # ---- protocol -------------------------------------------------------------------------------------------------
+    def generate(self, z: Tensor) -> Tensor:
+        """G(z): (B, latent_dim) -> (B, C, H, W) in ``data_range``."""
+        return self.generator(z)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    def instance_noise_sigma(self) -> float:
+        """The current instance-noise sigma: linear decay from ``instance_noise`` to 0 over the first steps."""
+        if self.instance_noise == 0:
+            return 0.0
+        return self.instance_noise * max(0.0, 1.0 - self.critic_steps / self.instance_noise_steps)
+
+    def discriminate(self, images: Tensor) -> Tensor:
+        """D(x + noise): logits/scores (B,), with instance noise while training."""
+        sigma = self.instance_noise_sigma() if self.training else 0.0
+        if sigma > 0:
+            images = images + sigma * torch.randn_like(images)
+        return self.discriminator(images)
+
+    # ---- hooks for families ---------------------------------------------------------------------------------------
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The discriminator/critic loss to minimise and the metrics to log (without the ``train/`` prefix)."""
+        raise NotImplementedError(f"{type(self).__name__} must define discriminator_loss")
+
+    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The generator loss to minimise on ``fake = G(z)`` and the metrics to log."""
+        raise NotImplementedError(f"{type(self).__name__} must define generator_loss")
+
+    def after_discriminator_step(self) -> None:
+        """Runs after every discriminator optimizer step (WGAN clips the critic's weights here)."""
+
+    def after_generator_step(self) -> None:
+        """Runs after every generator optimizer step."""
+
+    # ---- the loop -------------------------------------------------------------------------------------------------
+    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def discriminator_step(self, real: Tensor) -> dict[str, Tensor]:
+        """One critic update on a real batch and a fresh fake batch; returns the metrics to log."""
+        _, d_opt = self.optimizers()
+        with self.toggled_optimizer(d_opt):
+            with torch.no_grad():
+                fake = self.generator(self.sample_noise(real.shape[0]))
+            loss, metrics = self.discriminator_loss(real, fake)
+            self._optimize(d_opt, loss)
+        self.critic_steps += 1
+        self.after_discriminator_step()
+        return {"d_loss": loss.detach(), **metrics}
+
+    def generator_step(self, batch_size: int) -> dict[str, Tensor]:
+        """One generator update on a fresh noise batch; returns the metrics to log."""
+        g_opt, _ = self.optimizers()
+        with self.toggled_optimizer(g_opt):
+            loss, metrics = self.generator_loss(self.generator(self.sample_noise(batch_size)))
+            self._optimize(g_opt, loss)
+        self.after_generator_step()
+        return {"g_loss": loss.detach(), **metrics}
+
+    def training_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, C, H, W)
+        metrics = self.discriminator_step(real)
+        if self.critic_steps % self.n_critic == 0:
+            metrics.update(self.generator_step(real.shape[0]))
+        self.log_dict({f"train/{k}": v for k, v in metrics.items()}, prog_bar=False, batch_size=real.shape[0])
+
+    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """(generator optimizer, discriminator optimizer), in that order."""
+        return (
+            self.generator_optimizer(self.generator.parameters()),
+            self.discriminator_optimizer(self.discriminator.parameters()),
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_critic_steps"] = self.critic_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.critic_steps = int(checkpoint.get("gan_critic_steps", 0))
