@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import MNIST
 
 from datamodules import default_data_dir
+from datamodules.sampling import make_loader
 from gan_lab.cli import LabError
 
 MNIST_FILES = (
@@ -186,7 +187,8 @@ class MNISTDataModule(LightningDataModule):
         return self._splits[split]
 
     def _loader(self, split: str, shuffle: bool, augment: bool) -> DataLoader:
-        return DataLoader(
+        # Order is a function of (run seed, epoch): exact resume, no draws from the global RNG.
+        return make_loader(
             self.dataset(split),
             batch_size=self.batch_size,
             shuffle=shuffle,

@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 class SeededRandomSampler(Sampler[int]):
     """A random permutation of ``range(len(data))`` that depends only on ``seed`` and the epoch set by Lightning."""
 
-    def __init__(self, data: Sized, seed: int = 0) -> None:
+    def __init__(self, data: Sized, seed: int | None = None) -> None:
         self.num_samples = len(data)
-        self.seed = seed
+        self.seed = torch.initial_seed() if seed is None else seed  # None: the run's seed_everything value
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -39,11 +39,15 @@ def make_loader(
     dataset: Dataset,
     batch_size: int,
     shuffle: bool,
-    seed: int = 0,
+    seed: int | None = None,
     collate_fn: Callable[[Any], Any] | None = None,
     drop_last: bool = False,
 ) -> DataLoader:
-    """A DataLoader whose order depends only on (seed, epoch) and which never touches the global RNG."""
+    """A DataLoader whose order depends only on (seed, epoch) and which never touches the global RNG.
+
+    ``seed=None`` takes the run's seed (``torch.initial_seed()`` after Lightning's ``seed_everything``).
+    """
+    seed = torch.initial_seed() if seed is None else seed
     sampler = SeededRandomSampler(dataset, seed) if shuffle else None
     return DataLoader(
         dataset,
