@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonargparse import Namespace
 from pytorch_lightning import LightningDataModule, LightningModule, Trainer
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
-from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
 from gan_lab.strategy import register as register_strategies
 
@@ -78,8 +79,6 @@ def wandb_key_available() -> bool:
 
 def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: list[str]) -> Logger:
     """A WandbLogger that never prompts: offline (one line says how to sync) unless a key or WANDB_MODE is set."""
-    from pytorch_lightning.loggers import WandbLogger
-
     offline = not wandb_key_available() and not os.environ.get("WANDB_MODE")
     if offline:
         # An explicit mode keeps wandb from ever asking for a login, with or without a terminal.
@@ -91,6 +90,16 @@ def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: 
     return WandbLogger(
         project=project, name=name, group=group, tags=tags, save_dir=save_dir, offline=offline, log_model=False
     )
+
+
+class SaveConfigToLoggers(SaveConfigCallback):
+    """Writes config.yaml in the run directory (Lightning's behaviour) and sends the resolved config to W&B."""
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False, format="yaml"))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update(resolved, allow_val_change=True)
 
 
 def default_callbacks() -> list:
@@ -107,6 +116,7 @@ class LabCLI(LightningCLI):
         self._links = tuple(links)
         kwargs.setdefault("parser_class", OneLineErrorParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("save_config_callback", SaveConfigToLoggers)
         kwargs.setdefault("trainer_defaults", {})
         kwargs["trainer_defaults"].setdefault("callbacks", default_callbacks())
         super().__init__(*args, **kwargs)
@@ -153,7 +163,8 @@ class LabCLI(LightningCLI):
         loggers: list[Logger] = [CSVLogger(save_dir=run.root, name=name)]
         if run.wandb:
             group = getattr(self.model, "family", type(self.model).__name__.lower())
-            loggers.append(make_wandb_logger(run.root, name, run.project, group, list(run.tags)))
+            tags = [group, type(self.datamodule).__name__.removesuffix("DataModule").lower(), *run.tags]
+            loggers.append(make_wandb_logger(run.root, name, run.project, group, list(dict.fromkeys(tags))))
         return loggers
 
     def before_fit(self) -> None:
