@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from pytorch_lightning import Callback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
@@ -98,33 +99,52 @@ class InterruptCheckpoint(Callback):
 
 
 class RNGStateCheckpoint(Callback):
-    """Stores the global torch, numpy and Python RNG states in each checkpoint and restores them on resume.
+    """Per-rank RNG streams, saved in each checkpoint and restored on resume.
 
-    The states are put back in ``on_train_start``, after the sanity check and the data set-up of the resumed run, so
-    the first resumed batch sees the RNG exactly as the uninterrupted run did. This is exact when the data loaders do
-    not draw from the global RNG (``datamodules.sampling.make_loader``).
+    - Under DDP every rank is seeded alike by ``seed_everything``, so every rank would draw the same noise: at the start
+      of a fresh fit each rank's global RNGs are reseeded with ``seed + rank`` (rank 0 keeps the run's seed).
+    - ``state_dict`` gathers the torch, numpy and Python RNG states of every rank into the checkpoint (as plain lists,
+      so checkpoints load with ``torch.load(weights_only=True)``); on resume each rank gets its own back in
+      ``on_train_start``, after the sanity check and data set-up of the resumed run, so the first resumed batch sees
+      the RNG exactly as the uninterrupted run did. Exact when the loaders do not draw from the global RNG
+      (``datamodules.sampling.make_loader``).
     """
 
     def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
+        self._pending: list[dict[str, Any]] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        # numpy's state is turned into plain lists so that checkpoints load with torch.load(weights_only=True).
         kind, keys, pos, has_gauss, cached = np.random.get_state()
-        return {
-            "torch": torch.get_rng_state(),
+        state = {
+            "torch": torch.get_rng_state().tolist(),
             "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
             "python": _to_lists(random.getstate()),
         }
+        if dist.is_available() and dist.is_initialized():
+            states: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(states, state)
+            return {"ranks": states}
+        return {"ranks": [state]}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict
+        self._pending = state_dict["ranks"]
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._pending is None:
+            if trainer.world_size > 1 and trainer.global_rank > 0:
+                seed = torch.initial_seed() + trainer.global_rank
+                torch.manual_seed(seed)
+                np.random.seed(seed % 2**32)
+                random.seed(seed)
             return
-        state, self._pending = self._pending, None
-        torch.set_rng_state(state["torch"])
+        states, self._pending = self._pending, None
+        if len(states) != trainer.world_size:
+            rank_zero_info(
+                f"RNG states were saved for {len(states)} ranks and the run resumes on {trainer.world_size}: "
+                f"rank r takes saved state r mod {len(states)}"
+            )
+        state = states[trainer.global_rank % len(states)]
+        torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
         kind, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
         random.setstate(_to_tuples(state["python"]))
