@@ -31,6 +31,9 @@ register_strategies()
 # Manual-optimization modules run under these instead of Lightning's DDP wrapper.
 DDP_TO_GRADIENT_SYNC = {"ddp": "gan_ddp", "ddp_spawn": "gan_ddp_spawn"}
 
+# ckpt_path values that Lightning resolves itself rather than reading a file.
+LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
+
 # Errors that mean "the input is wrong", raised by constructors while the CLI builds its objects.
 INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, KeyError)
 
@@ -132,6 +135,24 @@ class LabCLI(LightningCLI):
         for source, target in self._links:
             parser.link_arguments(source, target)
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in LIGHTNING_CKPT_ALIASES:
+            self._checkpoint = read_checkpoint(ckpt_path)
+            expected = self.config[subcommand].get("model", {}).get("class_path")
+            trained = self._checkpoint.get("hyper_parameters", {}).get("_class_path")
+            if expected and trained and expected != trained:
+                fail(f"checkpoint {ckpt_path} was trained by {trained}, but the config builds {expected}")
+
+    def after_instantiate_classes(self) -> None:
+        checkpoint = getattr(self, "_checkpoint", None)
+        if checkpoint is not None:
+            problem = state_dict_mismatch(self.model.state_dict(), checkpoint["state_dict"])
+            if problem:
+                fail(f"checkpoint {self.config[self.subcommand].ckpt_path} does not fit this model: {problem}")
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
@@ -204,6 +225,35 @@ def main(
         LabCLI(model_class, datamodule_class, args=args, parser_kwargs={"prog": prog} if prog else None, **cli_kwargs)
     except DivergenceError as err:
         fail(str(err), code=1)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Loads a Lightning checkpoint safely (``weights_only=True``); raises LabError with one line when it cannot."""
+    import torch
+
+    ckpt = Path(path)
+    if not ckpt.is_file():
+        raise LabError(f"checkpoint {ckpt} does not exist")
+    try:
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and tensor errors all mean the same thing to the user
+        reason = " ".join(str(err).split())[:160]
+        raise LabError(f"checkpoint {ckpt} is corrupt, truncated or not a PyTorch file ({reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise LabError(f"checkpoint {ckpt} is not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+    """A one-line description of the first difference in keys or shapes between two state dicts ('' if none)."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    if missing or unexpected:
+        return f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+    for key, value in expected.items():
+        if tuple(value.shape) != tuple(found[key].shape):
+            return f"{key} has shape {tuple(found[key].shape)} in the checkpoint, {tuple(value.shape)} in the model"
+    return ""
 
 
 def check_output_path(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
