@@ -140,7 +140,10 @@ class LabCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path not in LIGHTNING_CKPT_ALIASES:
-            self._checkpoint = read_checkpoint(ckpt_path)
+            try:
+                self._checkpoint = read_checkpoint(ckpt_path)
+            except LabError as err:
+                fail(str(err))
             expected = self.config[subcommand].get("model", {}).get("class_path")
             trained = self._checkpoint.get("hyper_parameters", {}).get("_class_path")
             if expected and trained and expected != trained:
@@ -237,7 +240,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and tensor errors all mean the same thing to the user
-        reason = " ".join(str(err).split())[:160]
+        reason = " ".join(str(err).split()).split(". ")[0][:160]
         raise LabError(f"checkpoint {ckpt} is corrupt, truncated or not a PyTorch file ({reason})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise LabError(f"checkpoint {ckpt} is not a Lightning checkpoint (no state_dict)")
