@@ -57,9 +57,6 @@ class _MixtureStream(IterableDataset):
         self.centres, self.std, self.batch_size, self.batches, self.seed = centres, std, batch_size, batches, seed
         self.epoch = 0
 
-    def __len__(self) -> int:
-        return self.batches
-
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
@@ -78,9 +75,9 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         samples_per_epoch: fresh points drawn per epoch (rounded down to whole batches).
         batch_size: points per batch.
         seed: data seed (independent of the model seed).
+        value_range: always ``"none"`` (points are unbounded, so the generator's last layer is linear); present so
+            the CLI's data -> model ``value_range`` link checks the generator like it does for images.
     """
-
-    data_range = None  # points are unbounded; the generator's last layer must be linear
 
     def __init__(
         self,
@@ -91,8 +88,11 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         samples_per_epoch: int = 51_200,
         batch_size: int = 512,
         seed: int = 0,
+        value_range: str = "none",
     ) -> None:
         super().__init__()
+        if value_range != "none":
+            raise ValueError(f"mixture points are unbounded: value_range must be none, got {value_range!r}")
         if std <= 0:
             raise ValueError(f"std must be > 0, got {std}")
         if batch_size < 1 or samples_per_epoch < batch_size:
@@ -102,7 +102,8 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         self.kind, self.std, self.batch_size, self.seed = kind, float(std), batch_size, seed
         self.centres = mixture_centres(kind, n_modes, scale)  # (K, 2)
-        self.n_modes = n_modes
+        self.n_modes, self.value_range = n_modes, value_range
+        self.data_range = (-math.inf, math.inf)
         self.image_shape = (2,)
         self._stream = _MixtureStream(self.centres, self.std, batch_size, samples_per_epoch // batch_size, seed)
 

@@ -26,6 +26,8 @@ class MixtureGenerator(nn.Module):
         if min(latent_dim, hidden_dim, n_layers, out_dim) < 1:
             raise ValueError("latent_dim, hidden_dim, n_layers and out_dim must all be >= 1")
         self.latent_dim = latent_dim
+        self.image_shape = (out_dim,)  # a "sample" is one point
+        self.output_activation = "none"  # linear output: the mixtures are unbounded
         self.trunk = _mlp(latent_dim, hidden_dim, n_layers)
         self.head = nn.Linear(hidden_dim, out_dim)
 

@@ -1,0 +1,140 @@
+"""Unrolled GAN (Metz et al. 2017): the generator is trained against the discriminator as it will be after k more steps.
+
+The generator loss is ``-log D_{theta_k}(G(z))`` where ``theta_0`` is a functional copy of the discriminator's current
+weights and ``theta_{i+1} = update(theta_i, grad_theta L_D(theta_i; x, G(z)))`` for the same real batch ``x`` and fakes
+``G(z)``. With ``second_order: true`` the k updates are kept in the autograd graph (``create_graph=True``), so the
+generator's gradient includes how the discriminator would react to its samples (the paper's method); with ``false``
+only the final unrolled weights are used (the common first-order shortcut). The real discriminator is untouched by the
+unrolling and gets its ordinary update in ``discriminator_step``; ``unroll_steps: 0`` is exactly the vanilla GAN.
+
+Unrolled update rule (``unroll_optimizer``):
+
+- ``adam`` (default, as in the paper): Adam steps that start from the real discriminator optimizer's moments and step
+  count and use its ``lr``, ``betas`` and ``eps`` (weight decay is ignored); the denominator is
+  ``sqrt(v_hat + eps^2)`` rather than ``sqrt(v_hat) + eps`` so the second-order graph stays finite where ``v_hat = 0``.
+- ``sgd``: plain gradient steps ``theta - unroll_lr * grad`` (a common simplification).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from gan_lab import losses
+from gan_lab.gan import GAN
+
+UNROLL_OPTIMIZERS = ("adam", "sgd")
+
+
+class UnrolledGAN(GAN):
+    """GAN whose generator looks ``unroll_steps`` discriminator updates ahead. Extra args (the rest as in GAN):
+
+    Args:
+        unroll_steps: k, discriminator updates unrolled inside each generator step (0: the vanilla GAN).
+        second_order: back-propagate through the unrolled updates (True, the paper) or not (False, first-order).
+        unroll_optimizer: ``adam`` (from the real optimizer's state, the paper's choice) or ``sgd``.
+        unroll_lr: learning rate of the unrolled steps (None: the discriminator optimizer's lr).
+    """
+
+    family = "unrolled"
+
+    def __init__(
+        self,
+        *args: Any,
+        unroll_steps: int = 5,
+        second_order: bool = True,
+        unroll_optimizer: str = "adam",
+        unroll_lr: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if unroll_steps < 0:
+            raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}")
+        if unroll_optimizer not in UNROLL_OPTIMIZERS:
+            raise ValueError(
+                f"unroll_optimizer must be one of {', '.join(UNROLL_OPTIMIZERS)}, got {unroll_optimizer!r}"
+            )
+        if unroll_lr is not None and unroll_lr <= 0:
+            raise ValueError(f"unroll_lr must be > 0 (or null), got {unroll_lr}")
+        self.unroll_steps, self.second_order = unroll_steps, second_order
+        self.unroll_optimizer, self.unroll_lr = unroll_optimizer, unroll_lr
+        self._real: Tensor | None = None
+
+    def discriminator_step(self, real: Tensor) -> dict[str, Tensor]:
+        self._real = real  # the unrolled steps reuse the critic's real batch
+        return super().discriminator_step(real)
+
+    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.unroll_steps == 0 or self._real is None:
+            return super().generator_loss(fake)
+        params = self.unrolled_parameters(self._real, fake)
+        return self.generator_loss_fn(self._functional_discriminate(params, fake)), {}
+
+    def _functional_discriminate(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """D_params(x + instance noise): logits (B,) of the discriminator with ``params`` in place of its weights."""
+        sigma = self.instance_noise_sigma() if self.training else 0.0
+        if sigma > 0:
+            x = x + sigma * torch.randn_like(x)
+        return functional_call(self.discriminator, params, (x,))
+
+    def unrolled_parameters(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """theta_k: ``unroll_steps`` updates of a functional copy of D on (real, fake), in the graph of ``fake``."""
+        names = [name for name, _ in self.discriminator.named_parameters()]
+        live = [p for _, p in self.discriminator.named_parameters()]
+        params = {name: p.detach().requires_grad_(True) for name, p in zip(names, live, strict=True)}
+        adam = self._adam_state(live) if self.unroll_optimizer == "adam" else None
+        for _ in range(self.unroll_steps):
+            d_loss = losses.bce_discriminator_loss(
+                self._functional_discriminate(params, real),
+                self._functional_discriminate(params, fake if self.second_order else fake.detach()),
+                self.real_label,
+            )
+            grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=self.second_order)
+            steps = self._adam_steps(grads, adam) if adam is not None else [self._lr() * g for g in grads]
+            params = {name: params[name] - step for name, step in zip(names, steps, strict=True)}
+            if not self.second_order:
+                params = {name: p.detach().requires_grad_(True) for name, p in params.items()}
+        return params
+
+    def _lr(self) -> float:
+        if self.unroll_lr is not None:
+            return self.unroll_lr
+        _, d_opt = self.optimizers()
+        return float(d_opt.param_groups[0]["lr"])
+
+    def _adam_state(self, live: list[Tensor]) -> dict[str, Any]:
+        """Copies of the real discriminator optimizer's Adam moments and step count (zeros before its first step)."""
+        _, d_opt = self.optimizers()
+        group = d_opt.param_groups[0]
+        inner = getattr(d_opt, "optimizer", d_opt)  # unwrap Lightning's LightningOptimizer
+        state = [inner.state.get(p, {}) for p in live]
+
+        def moment(key: str) -> list[Tensor]:
+            return [
+                s[key].detach().clone() if key in s else torch.zeros_like(p) for s, p in zip(state, live, strict=True)
+            ]
+
+        return {
+            "m": moment("exp_avg"),
+            "v": moment("exp_avg_sq"),
+            "t": [float(s["step"]) if "step" in s else 0.0 for s in state],
+            "betas": tuple(group.get("betas", (0.9, 0.999))),
+            "eps": float(group.get("eps", 1e-8)),
+        }
+
+    def _adam_steps(self, grads: tuple[Tensor, ...], adam: dict[str, Any]) -> list[Tensor]:
+        """One Adam step per parameter (updates ``adam`` in place; the moments stay in the graph when second order)."""
+        beta1, beta2 = adam["betas"]
+        lr, steps = self._lr(), []
+        for i, g in enumerate(grads):
+            adam["t"][i] += 1
+            t = adam["t"][i]
+            adam["m"][i] = beta1 * adam["m"][i] + (1 - beta1) * g
+            adam["v"][i] = beta2 * adam["v"][i] + (1 - beta2) * g * g
+            m_hat = adam["m"][i] / (1 - beta1**t)
+            v_hat = adam["v"][i] / (1 - beta2**t)
+            steps.append(lr * m_hat / torch.sqrt(v_hat + adam["eps"] ** 2))
+        return steps
