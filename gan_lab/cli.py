@@ -230,6 +230,16 @@ def main(
         fail(str(err), code=1)
 
 
+def check_optimizer(factory: Callable[..., Any], name: str) -> None:
+    """Builds the optimizer once on a dummy parameter so a bad setting (lr <= 0, betas outside [0, 1)) fails now."""
+    import torch
+
+    try:
+        factory([torch.nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Loads a Lightning checkpoint safely (``weights_only=True``); raises LabError with one line when it cannot."""
     import torch

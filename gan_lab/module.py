@@ -47,6 +47,8 @@ from pytorch_lightning import Callback, LightningModule
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
+from gan_lab.cli import check_optimizer
+
 # data scaling <-> generator output activation; "none" is for unbounded data such as 2-D mixture points.
 VALUE_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "none": (-math.inf, math.inf)}
 
@@ -181,6 +183,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         self.value_range = check_value_range(value_range, generator.output_activation)
         self.generator_optimizer = generator_optimizer or self.default_optimizer
         self.discriminator_optimizer = discriminator_optimizer or self.default_optimizer
+        check_optimizer(self.generator_optimizer, "generator_optimizer")
+        check_optimizer(self.discriminator_optimizer, "discriminator_optimizer")
         self.n_critic = n_critic
         self.instance_noise = instance_noise
         self.instance_noise_steps = instance_noise_steps
