@@ -59,5 +59,5 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> L
     cls = _checkpoint_class(path, checkpoint)
     if not (isinstance(cls, type) and issubclass(cls, ImageGeneratorMixin)):
         raise LabError(f"{path} holds a {cls.__module__}.{cls.__name__}, not a gan_lab image generator (GAN/VAE)")
-    module = cls.load_from_checkpoint(path, map_location=map_location)
+    module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=False)
     return module.eval()

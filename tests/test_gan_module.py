@@ -1,0 +1,112 @@
+"""GANModule bookkeeping: n_critic scheduling, WGAN clipping, value-range checks, resumable phase."""
+
+import pytest
+import torch
+from pytorch_lightning import Trainer
+
+from datamodules.mnist import MNISTDataModule
+from gan_lab.gan import GAN
+from gan_lab.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_lab.wgan import WGAN, WGANGP
+
+
+def tiny_nets(output_activation: str = "tanh") -> dict:
+    return {
+        "generator": MLPGenerator(latent_dim=8, hidden_dims=(16,), output_activation=output_activation),
+        "discriminator": MLPDiscriminator(hidden_dims=(16,)),
+    }
+
+
+def fit(module, data_dir, batches: int, tmp_path, **data_kwargs) -> Trainer:
+    data = MNISTDataModule(data_dir=data_dir, subset=batches * 8, batch_size=8, val_size=0, **data_kwargs)
+    trainer = Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    return trainer
+
+
+def adam_steps(optimizer: torch.optim.Optimizer) -> int:
+    return int(next(iter(optimizer.state.values()))["step"])
+
+
+@pytest.mark.slow
+def test_n_critic_five_steps_discriminator_five_times_per_generator_step(data_dir, tmp_path):
+    """With n_critic=5 over 20 batches the critic optimiser steps 20 times and the generator's 4 times."""
+    module = WGANGP(**tiny_nets(), n_critic=5, sample_every_n_epochs=0)
+    trainer = fit(module, data_dir, 20, tmp_path)
+    g_opt, d_opt = (opt.optimizer if hasattr(opt, "optimizer") else opt for opt in trainer.optimizers)
+    assert adam_steps(d_opt) == 20 and adam_steps(g_opt) == 4
+    assert module.critic_steps == 20 and trainer.global_step == 24
+
+
+def test_optimizers_come_generator_first(data_dir, tmp_path):
+    """configure_optimizers returns (generator, discriminator) in that order."""
+    module = GAN(**tiny_nets(), sample_every_n_epochs=0)
+    g_opt, d_opt = module.configure_optimizers()
+    assert {id(p) for p in g_opt.param_groups[0]["params"]} == {id(p) for p in module.generator.parameters()}
+    assert {id(p) for p in d_opt.param_groups[0]["params"]} == {id(p) for p in module.discriminator.parameters()}
+
+
+@pytest.mark.slow
+def test_wgan_weights_stay_clipped_after_every_critic_step(data_dir, tmp_path):
+    """After each WGAN critic step every critic weight lies in [-c, c] (checked at each step, not only at the end)."""
+    worst: list[float] = []
+
+    class Watched(WGAN):
+        def after_discriminator_step(self) -> None:
+            super().after_discriminator_step()
+            worst.append(max(p.abs().max().item() for p in self.discriminator.parameters()))
+
+    module = Watched(**tiny_nets(), clip_value=0.01, sample_every_n_epochs=0)
+    fit(module, data_dir, 6, tmp_path)
+    assert len(worst) == 6 and max(worst) <= 0.01
+
+
+def test_value_range_must_match_generator_output(data_dir):
+    """A sigmoid generator with tanh-scaled data is refused with a message naming both."""
+    with pytest.raises(ValueError, match="value_range 'tanh'.*output_activation 'sigmoid'"):
+        GAN(**tiny_nets("sigmoid"), value_range="tanh")
+    module = GAN(**tiny_nets("sigmoid"), value_range="sigmoid")
+    assert module.data_range == (0.0, 1.0)
+
+
+def test_sample_protocol_restores_mode_and_range():
+    """sample(n) gives (n, 1, 28, 28) in data_range without grad, and keeps the module in train mode."""
+    module = WGANGP(**tiny_nets())
+    module.train()
+    images = module.sample(6)
+    assert images.shape == (6, 1, 28, 28) and not images.requires_grad
+    assert images.min() >= -1 and images.max() <= 1 and module.training
+    z = torch.randn(3, 8)
+    assert torch.equal(module.sample(3, z=z), module.sample(3, z=z))
+
+
+def test_wgan_gp_refuses_batch_norm_in_critic():
+    """A batch-norm critic is refused for WGAN-GP (the penalty is per sample)."""
+    nets = tiny_nets()
+    nets["discriminator"] = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(784), torch.nn.Linear(784, 1))
+    with pytest.raises(ValueError, match="batch norm"):
+        WGANGP(**nets)
+
+
+def test_instance_noise_anneals_to_zero():
+    """Instance-noise sigma starts at its value and decays linearly to 0 over instance_noise_steps critic steps."""
+    module = GAN(**tiny_nets(), instance_noise=0.2, instance_noise_steps=100)
+    assert module.instance_noise_sigma() == pytest.approx(0.2)
+    module.critic_steps = 50
+    assert module.instance_noise_sigma() == pytest.approx(0.1)
+    module.critic_steps = 150
+    assert module.instance_noise_sigma() == 0.0
+
+
+@pytest.mark.slow
+def test_critic_phase_survives_checkpoint(data_dir, tmp_path):
+    """critic_steps (which fixes the n_critic phase) is saved in the checkpoint and restored on load."""
+    module = WGANGP(**tiny_nets(), n_critic=5, sample_every_n_epochs=0)
+    trainer = fit(module, data_dir, 7, tmp_path)
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    restored = WGANGP.load_from_checkpoint(path, weights_only=False)  # nets built in Python are pickled
+    assert restored.critic_steps == 7
