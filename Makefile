@@ -11,7 +11,7 @@ RNN_CONFIGS := $(notdir $(basename $(wildcard configs/rnn/*.yaml)))
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow clean \
+.PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow clean train-classifier evaluate \
 	$(addprefix train-,$(subst _,-,$(GAN_CONFIGS)) $(RNN_CONFIGS))
 
 help:  ## list the targets
@@ -45,6 +45,13 @@ $(addprefix train-,$(RNN_CONFIGS)): train-%: $(STAMP)  ## train an RNN config, e
 # make train-<family> for every configs/gan/<family>.yaml (underscores become dashes: wgan_clip -> train-wgan-clip)
 train-%: $(STAMP)  ## train a GAN family, e.g. make train-wgan (WGAN-GP)
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/gan/$(subst -,_,$*).yaml $(ARGS)
+
+train-classifier: $(STAMP)  ## retrain the MNIST classifier behind FID/IS/coverage (gan_lab/weights/, ~15 min on CPU)
+	$(PY) -m gan_lab.classifier $(ARGS)
+
+evaluate: $(STAMP)  ## FID, IS and class coverage of a checkpoint: make evaluate CKPT=path.ckpt [ARGS='--n 2000']
+	@test -n "$(CKPT)" || { echo "error: name the checkpoint: make evaluate CKPT=runs/<run>/version_0/checkpoints/<file>.ckpt" >&2; exit 2; }
+	$(PY) -m gan_lab evaluate --ckpt "$(CKPT)" $(ARGS)
 
 sweep-palindrome: $(STAMP)  ## RNN vs LSTM (vs GRU) accuracy over palindrome lengths and seeds
 	$(PY) -m rnn_lab sweep $(ARGS)

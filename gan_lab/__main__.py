@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 COMMANDS: dict[str, str] = {
     "sample": "gan_lab.sample:main",
+    "evaluate": "gan_lab.evaluate:main",
 }
 
 

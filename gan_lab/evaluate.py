@@ -1,0 +1,151 @@
+"""``python -m gan_lab evaluate --ckpt PATH``: FID, IS and class coverage of a checkpoint, beside the real-data floors.
+
+Prints one table and writes the same numbers as JSON (default: ``<checkpoint>.eval.json`` beside the checkpoint):
+
+- ``fid``: generated vs the first N MNIST test images; ``fid_floor``: N training images vs the same test images,
+  the value a generator that reproduced the training data would get (not zero: two finite samples always differ);
+- ``is`` and ``is_real``: Inception Score of the generated and of the real test images (the ceiling);
+- ``classes_covered`` and ``class_kl``: digits the classifier finds among the samples, KL(histogram || uniform).
+
+With ``--backbone inception`` the keys are ``fid_inception`` / ``is_inception`` (comparable with papers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_lab.cli import LabError, check_output_path, fail
+
+MAX_N = 10000  # the size of the MNIST test split, which holds the real reference images
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gan_lab evaluate", description=__doc__.splitlines()[0])
+    parser.error = fail  # type: ignore[method-assign]  # one line and exit 2, like every other input error
+    parser.add_argument("--ckpt", required=True, help="checkpoint written by `python -m gan_lab fit`")
+    parser.add_argument("--backbone", default="classifier", help="classifier (default, MNIST) or inception (papers)")
+    parser.add_argument("--n", type=int, default=MAX_N, help=f"generated and real images each (2..{MAX_N})")
+    parser.add_argument("--out", default=None, help="JSON file (default: <ckpt>.eval.json beside the checkpoint)")
+    parser.add_argument("--inception-weights", default=None, help="InceptionV3 weights file, for offline use")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the training-image draw")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default $LAB_DATA_DIR or ./data)")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> Path:
+    """Validates the arguments before any work; returns the JSON output path."""
+    from callbacks.metrics import BACKBONES
+
+    if args.backbone not in BACKBONES:
+        raise LabError(f"--backbone must be one of {', '.join(BACKBONES)}, got {args.backbone!r}")
+    if not 2 <= args.n <= MAX_N:
+        raise LabError(f"--n must be between 2 and {MAX_N} (the MNIST test split holds the real images), got {args.n}")
+    if args.batch_size <= 0:
+        raise LabError(f"--batch-size must be positive, got {args.batch_size}")
+    ckpt = Path(args.ckpt)
+    if not ckpt.is_file():
+        raise LabError(f"checkpoint {ckpt} does not exist")
+    return check_output_path(args.out or ckpt.with_suffix(".eval.json"), (".json",))
+
+
+@torch.no_grad()
+def evaluate(
+    module: Any,
+    backbone: str = "classifier",
+    n: int = MAX_N,
+    seed: int = 0,
+    batch_size: int = 500,
+    inception_weights: str | None = None,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``n`` samples of ``module`` (image-generator protocol) and the real-vs-real floor."""
+    from callbacks.metrics import ImageMetrics, mnist_images, to_unit_range
+
+    if tuple(module.image_shape) != (1, 28, 28):
+        raise LabError(f"evaluate needs a 1x28x28 MNIST generator, this checkpoint makes {tuple(module.image_shape)}")
+    device = module.device
+    metrics = ImageMetrics(backbone, inception_weights=inception_weights, batch_size=batch_size).to(device)
+    suffix = metrics.suffix
+    real = mnist_images("test", n, data_dir).to(device).float() / 255  # (n, 1, 28, 28)
+    gen = torch.Generator().manual_seed(seed)
+    train = mnist_images("train", 60000, data_dir)[torch.randperm(60000, generator=gen)[:n]]  # disjoint from test
+    start = time.perf_counter()
+    metrics.update(real, real=True)
+    # Floor: training images scored as if generated, against the same real statistics.
+    metrics.update(train.to(device).float() / 255, real=False)
+    floor = metrics.compute(seed=seed)
+    metrics.reset()
+    metrics.update(real, real=False)
+    real_is = metrics.compute(seed=seed)
+    metrics.reset()
+    noise = torch.randn(n, module.latent_dim, generator=gen)
+    for z in noise.split(batch_size):
+        images = module.sample(len(z), z=z.to(device))  # (B, C, H, W) in data_range
+        metrics.update(to_unit_range(images, module.data_range), real=False)
+    out = metrics.compute(seed=seed)
+    out.update(
+        {
+            f"fid{suffix}_floor": floor[f"fid{suffix}"],
+            f"is{suffix}_real": real_is[f"is{suffix}"],
+            f"is{suffix}_real_std": real_is[f"is{suffix}_std"],
+            "classes_covered_real": real_is.get("classes_covered"),
+            "class_kl_real": real_is.get("class_kl"),
+            "backbone": backbone,
+            "n": n,
+            "seed": seed,
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+    )
+    return out
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A small text table: generated vs real for every metric."""
+    s = "" if result["backbone"] == "classifier" else "_inception"
+    rows = [
+        (f"FID{s} (lower is better)", result[f"fid{s}"], result[f"fid{s}_floor"]),
+        (f"IS{s} (higher is better)", result[f"is{s}"], result[f"is{s}_real"]),
+        ("classes covered (of 10)", result.get("classes_covered"), result.get("classes_covered_real")),
+        ("KL(classes || uniform)", result.get("class_kl"), result.get("class_kl_real")),
+    ]
+    lines = [f"{'metric':<26}{'generated':>12}{'real data':>12}"]
+    for name, gen, real in rows:
+        lines.append(f"{name:<26}{_fmt(gen):>12}{_fmt(real):>12}")
+    lines.append(f"n={result['n']} per set, backbone={result['backbone']}; real FID is the train-vs-test floor")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        out = check_args(args)
+        from gan_lab.checkpoint import load_module
+
+        module = load_module(args.ckpt, map_location=args.device).to(args.device)
+        result = evaluate(
+            module, args.backbone, args.n, args.seed, args.batch_size, args.inception_weights, args.data_dir
+        )
+    except (LabError, FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    result["ckpt"] = str(args.ckpt)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(format_table(result))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""FID / IS / class coverage: torchmetrics through the suite's backbones, checked against independent references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+from torchmetrics.image.inception import InceptionScore
+
+from callbacks.metrics import (
+    ImageMetrics,
+    coverage_stats,
+    mnist_images,
+    resolve_inception_weights,
+    shard,
+    to_unit_range,
+)
+from gan_lab.classifier import MNISTClassifier
+from gan_lab.cli import LabError
+
+
+@pytest.fixture(scope="module")
+def classifier() -> MNISTClassifier:
+    """A fixed randomly initialised classifier: the FID math does not depend on trained weights."""
+    torch.manual_seed(0)
+    return MNISTClassifier().eval()
+
+
+@pytest.fixture(scope="module")
+def real(data_dir) -> torch.Tensor:
+    return mnist_images("test", 600, data_dir).float() / 255  # (600, 1, 28, 28)
+
+
+def reference_fid(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Fréchet distance of two feature sets in float64 with scipy's sqrtm (the pytorch-fid formula)."""
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_fid_matches_float64_scipy_reference(classifier, real):
+    """val/fid equals an independent float64 numpy/scipy computation on the same features within 1e-4 relative."""
+    noise = torch.randn(real[300:].shape, generator=torch.Generator().manual_seed(0))
+    fake = (real[300:] + 0.15 * noise).clamp(0, 1)
+    metrics = ImageMetrics(classifier=classifier, batch_size=128)
+    metrics.update(real[:300], real=True)
+    metrics.update(fake, real=False)
+    fid = metrics.compute()["fid"]
+    with torch.no_grad():
+        f_real = classifier.features(real[:300]).double().numpy()
+        f_fake = classifier.features(fake).double().numpy()
+    expected = reference_fid(f_real, f_fake)
+    assert expected > 0.01
+    assert fid == pytest.approx(expected, rel=1e-4)
+
+
+def test_fid_of_a_set_with_itself_is_zero(classifier, real):
+    """FID(x, x) is zero up to round-off, far below the FID of two different sets."""
+    metrics = ImageMetrics(classifier=classifier)
+    metrics.update(real[:300], real=True)
+    metrics.update(real[:300], real=False)
+    same = metrics.compute()["fid"]
+    metrics.reset()
+    metrics.update(real[300:], real=False)
+    other = metrics.compute()["fid"]
+    assert abs(same) < 1e-3 * other
+
+
+def test_fid_grows_with_the_shift_of_the_fake_set(classifier, real):
+    """FID rises strictly as the generated images move further from the real ones (brightness added)."""
+    metrics = ImageMetrics(classifier=classifier)
+    metrics.update(real[:300], real=True)
+    values = []
+    for shift in (0.0, 0.1, 0.2, 0.4):
+        metrics.update((real[300:] + shift).clamp(0, 1), real=False)
+        values.append(metrics.compute()["fid"])
+        metrics.reset()
+    assert all(a < b for a, b in zip(values, values[1:], strict=False)), values
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 10])
+def test_inception_score_of_one_hot_logits_equals_number_of_classes(k):
+    """IS of (near) one-hot logits over k equally used classes is k; a single class gives 1."""
+    metric = InceptionScore(feature=nn.Identity(), splits=1)
+    labels = torch.arange(100 * k) % k
+    metric.update(torch.nn.functional.one_hot(labels, 10).float() * 60)  # softmax(60 * one-hot) = one-hot to 1e-25
+    score, _ = metric.compute()
+    assert float(score) == pytest.approx(k, rel=1e-5)
+
+
+def test_coverage_of_uniform_and_single_class_histograms():
+    """Uniform predictions cover 10 classes with KL 0; one class covers 1 with KL log 10; empty classes count 0."""
+    uniform = coverage_stats(torch.full((10,), 7))
+    assert int(uniform["classes_covered"]) == 10 and float(uniform["class_kl"]) == pytest.approx(0, abs=1e-12)
+    single = coverage_stats(torch.tensor([0, 0, 0, 5, 0, 0, 0, 0, 0, 0]))
+    assert int(single["classes_covered"]) == 1 and float(single["class_kl"]) == pytest.approx(math.log(10))
+    half = coverage_stats(torch.tensor([3, 3, 0, 0, 0, 0, 0, 0, 0, 0]))
+    assert float(half["class_kl"]) == pytest.approx(math.log(10) - math.log(2))
+
+
+def test_memory_does_not_grow_across_repeated_evaluations(classifier, real):
+    """After each compute + reset no generated features remain: IS buffer empty, state sizes constant, real kept."""
+    metrics = ImageMetrics(classifier=classifier, batch_size=100)
+    metrics.update(real[:300], real=True)
+
+    def state_bytes() -> int:
+        total = 0
+        for metric in (metrics.fid, metrics.inception_score, metrics.coverage):
+            for name in metric._defaults:
+                value = getattr(metric, name)
+                tensors = value if isinstance(value, list) else [value]
+                total += sum(t.numel() * t.element_size() for t in tensors)
+        return total
+
+    sizes = []
+    for _ in range(4):
+        metrics.update(real[300:], real=False)
+        assert len(metrics.inception_score.features) == 3  # the buffer holds this round only
+        metrics.compute()
+        metrics.reset()
+        assert len(metrics.inception_score.features) == 0
+        assert int(metrics.fid.fake_features_num_samples) == 0
+        assert int(metrics.fid.real_features_num_samples) == 300
+        sizes.append(state_bytes())
+    assert len(set(sizes)) == 1, sizes
+
+
+def test_compute_leaves_the_global_rng_untouched(classifier, real):
+    """InceptionScore shuffles with the global RNG; compute() must not change the training run's random stream."""
+    metrics = ImageMetrics(classifier=classifier)
+    metrics.update(real[:50], real=True)
+    metrics.update(real[50:100], real=False)
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    metrics.compute()
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_unit_range_mapping_and_shards():
+    """Images map from (-1, 1) to [0, 1] (clamped); DDP shards cover every index exactly once."""
+    x = torch.tensor([-1.0, 0.0, 1.0, 1.5])
+    assert torch.equal(to_unit_range(x, (-1, 1)), torch.tensor([0.0, 0.5, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="low < high"):
+        to_unit_range(x, (1, 1))
+    covered = [i for rank in range(3) for i in range(10)[shard(10, rank, 3)]]
+    assert covered == list(range(10))
+
+
+def test_bad_backbone_is_refused(classifier):
+    """An unknown backbone name raises a ValueError that lists the choices."""
+    with pytest.raises(ValueError, match="classifier, inception"):
+        ImageMetrics("resnet", classifier=classifier)
+
+
+def test_missing_inception_weights_give_one_clear_line(tmp_path, monkeypatch):
+    """A missing weights file, or no cache and no network, gives one line naming the fix; it never hangs."""
+    with pytest.raises(LabError, match="not found"):
+        resolve_inception_weights(tmp_path / "missing.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty cache
+    with pytest.raises(LabError) as err:
+        resolve_inception_weights(None, host=("127.0.0.1", 9), timeout=2.0)  # port 9: nothing listens
+    message = str(err.value)
+    assert "\n" not in message and "--inception-weights" in message and "feature_extractor_weights_path" in message
+
+
+def make_random_inception_weights(path) -> None:
+    """Saves a randomly initialised InceptionV3 state dict (the real architecture) to ``path``, offline."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):  # keep the random initialisation
+            return None
+
+    empty = path.parent / "empty.pth"
+    torch.save({}, empty)
+    torch.manual_seed(0)
+    torch.save(Unloaded("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty)).state_dict(), path)
+
+
+@pytest.mark.slow
+def test_inception_backbone_runs_offline_with_local_weights(tmp_path, classifier, real):
+    """The InceptionV3 path (3-channel repeat, uint8, resize, 2048-d FID, 1008-logit IS) runs end to end offline."""
+    weights = tmp_path / "inception.pth"
+    make_random_inception_weights(weights)
+    metrics = ImageMetrics("inception", classifier=classifier, inception_weights=str(weights), is_splits=1)
+    metrics.update(real[:4], real=True)
+    metrics.update(real[4:8], real=False)
+    assert metrics.inception_score.features[0].shape == (4, 1008)
+    out = metrics.compute()
+    assert set(out) >= {"fid_inception", "is_inception", "classes_covered"}
+    assert math.isfinite(out["fid_inception"]) and out["fid_inception"] > 0
+    assert 1.0 <= out["is_inception"] <= 4.0 + 1e-4  # at most the number of images in the split
+    assert metrics.shared._last is None  # the one-batch output cache is released after each update
