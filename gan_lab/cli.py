@@ -59,15 +59,20 @@ class OneLineErrorParser(LightningArgumentParser):
 
 
 def _shorten_parser_message(message: str) -> str:
-    """Keeps the informative tail of jsonargparse's nested messages ('Parser key ...: Problem with ...: - ...')."""
-    lines = [line.strip(" -") for line in str(message).splitlines() if line.strip(" -")]
-    keys = re.findall(r'[Kk]ey "([^"]+)"', str(message))
-    detail = lines[-1] if lines else str(message)
-    if len(lines) > 1 and keys and keys[-1] not in detail:
-        detail = f'key "{keys[-1]}": {detail}'
-    if len(lines) > 1 and keys and keys[0] != keys[-1]:
-        detail = f'in "{keys[0]}": {detail}'
-    return detail
+    """One line from jsonargparse's nested messages: the unknown key or the expected type, with where it is."""
+    text = str(message)
+    keys = re.findall(r'[Kk]ey "([^"]+)"', text)
+    classes = re.findall(r"class_path '([^']+)'", text)
+    unknown = re.findall(r"(?:Option|option) '([^']+)'(?: is not accepted)?", text)
+    if unknown and ("not accepted" in text or "does not accept" in text):
+        owner = classes[-1] if classes else (keys[0] if keys else "")
+        return f'unknown key "{unknown[-1]}"' + (f" for {owner}" if owner else "") + " (check its spelling)"
+    expected = [name for name in re.findall(r"Expected a <class '([^']+)'>", text) if name != "NoneType"]
+    if expected:
+        given = re.search(r"(?:Given|Got) value: (.*)", text)
+        key = keys[-1] if keys else "value"
+        return f'key "{key}": expected {expected[0]}' + (f", got {given.group(1).strip()!r}" if given else "")
+    return " ".join(line.strip(" -") for line in text.splitlines() if line.strip(" -"))
 
 
 def wandb_key_available() -> bool:
@@ -123,6 +128,10 @@ class LabCLI(LightningCLI):
         kwargs.setdefault("trainer_defaults", {})
         kwargs["trainer_defaults"].setdefault("callbacks", default_callbacks())
         super().__init__(*args, **kwargs)
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        kwargs.setdefault("allow_abbrev", False)  # a misspelt key that is a prefix of a real one must not pass
+        return super().init_parser(**kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         group = parser.add_argument_group("run", description="Run naming and logging")
@@ -214,12 +223,12 @@ def main(
         prog: the program name shown in help.
         **cli_kwargs: passed to ``LabCLI``.
     """
-    args = list(sys.argv[1:] if args is None else args)
+    argv = list(sys.argv[1:] if args is None else args)
     commands = commands or {}
-    if args and args[0] in commands:
-        commands[args[0]](args[1:])
+    if argv and argv[0] in commands:
+        commands[argv[0]](argv[1:])
         return
-    if args and args[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         extra = ", ".join(commands)
         print(f"{prog}: subcommands fit, validate, test, predict" + (f", {extra}" if extra else ""))
     from callbacks.guards import DivergenceError
@@ -235,9 +244,12 @@ def check_optimizer(factory: Callable[..., Any], name: str) -> None:
     import torch
 
     try:
-        factory([torch.nn.Parameter(torch.zeros(1))])
+        optimizer = factory([torch.nn.Parameter(torch.zeros(1))])
     except (ValueError, TypeError) as err:
         raise ValueError(f"{name}: {err}") from None
+    lr = optimizer.param_groups[0].get("lr")
+    if isinstance(lr, int | float) and lr <= 0:
+        raise ValueError(f"{name}: learning rate must be > 0, got {lr}")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

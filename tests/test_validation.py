@@ -1,0 +1,107 @@
+"""Bad input fails before training: one `error:` line on stderr, a non-zero exit, and no run directory left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gan_lab.__main__ import main as gan_main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def configs(*names: str) -> list[str]:
+    return [f"--config={REPO / 'configs' / name}" for name in ("base.yaml", *names, "tiny.yaml")]
+
+
+WGAN = configs("gan/wgan.yaml")
+G = "--model.init_args.generator.init_args"
+
+# (case id, arguments after `fit` + configs, a phrase the one-line error must contain)
+GAN_CASES = [
+    ("unknown key", [f"{G}.latent_dimm=5"], "latent_dimm"),
+    ("misspelled trainer key", ["--trainer.max_epoch=3"], "max_epoch"),
+    ("wrong type", ["--trainer.max_epochs=many"], "max_epochs"),
+    ("latent_dim 0", [f"{G}.latent_dim=0"], "latent_dim"),
+    ("negative hidden size", [f"{G}.hidden_dims=[256,-4]"], "hidden"),
+    ("batch size 0", ["--data.init_args.batch_size=0"], "batch_size"),
+    ("n_critic 0", ["--model.init_args.n_critic=0"], "n_critic"),
+    ("negative learning rate", ["--model.init_args.generator_optimizer.init_args.lr=-1e-4"], "learning rate"),
+    ("zero learning rate", ["--model.init_args.discriminator_optimizer.init_args.lr=0"], "learning rate"),
+    ("value range mismatch", ["--data.init_args.value_range=sigmoid"], "value_range"),
+    ("unknown value range", ["--data.init_args.value_range=unit"], "value_range"),
+    ("negative gp weight", ["--model.init_args.gp_weight=-1"], "gp_weight"),
+]
+
+
+@pytest.mark.parametrize("overrides, phrase", [c[1:] for c in GAN_CASES], ids=[c[0] for c in GAN_CASES])
+def test_bad_gan_config_fails_in_one_line(tmp_path, capsys, overrides, phrase):
+    """Each bad value or key in a WGAN-GP run gives one error line naming it, exit 2, and writes nothing."""
+    with pytest.raises(SystemExit) as stop:
+        gan_main(["fit", *WGAN, f"--run.root={tmp_path}", *overrides])
+    assert stop.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert phrase in err[0], err[0]
+    assert not any(tmp_path.iterdir()), "a refused run must leave nothing behind"
+
+
+def test_missing_mnist_offline_fails_in_one_line(tmp_path, capsys):
+    """A data folder without MNIST (and no network) names the four files and the folder."""
+    with pytest.raises(SystemExit) as stop:
+        gan_main(["fit", *WGAN, f"--run.root={tmp_path / 'runs'}", f"--data.init_args.data_dir={tmp_path}"])
+    assert stop.value.code == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "train-images-idx3-ubyte" in line and str(tmp_path) in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_config_file_fails_in_one_line(tmp_path, capsys):
+    """A YAML with a misspelled section or a missing file is refused in one line."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer:\n  max_epochs: 1\nmodle:\n  class_path: gan_lab.gan.GAN\n")
+    for extra, phrase in [(f"--config={bad}", "modle"), (f"--config={tmp_path / 'nope.yaml'}", "nope.yaml")]:
+        with pytest.raises(SystemExit) as stop:
+            gan_main(["fit", *WGAN, extra])
+        assert stop.value.code == 2
+        (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert line.startswith("error:") and phrase in line, line
+
+
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (["--n", "0"], "--n must be >= 1"),
+        (["--out", "no/such/folder/x.png"], "does not exist"),
+        (["--out", "{tmp}/x.jpg"], "must end with"),
+        (["--ckpt", "{tmp}/missing.ckpt"], "does not exist"),
+    ],
+    ids=["n 0", "missing output folder", "bad suffix", "missing checkpoint"],
+)
+def test_bad_sample_arguments_fail_in_one_line(tmp_path, capsys, args, phrase):
+    """`sample` refuses bad counts, paths and checkpoints with one error line and exit 2."""
+    base = {"--ckpt": f"{tmp_path}/missing.ckpt", "--n": "4", "--out": f"{tmp_path}/x.png"}
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    argv = [item.replace("{tmp}", str(tmp_path)) for pair in base.items() for item in pair]
+    with pytest.raises(SystemExit) as stop:
+        gan_main(["sample", *argv])
+    assert stop.value.code == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("error:") and phrase in line, line
+
+
+def test_real_cli_exit_code_and_single_line(tmp_path):
+    """Through a real process: a misspelled key exits 2 with exactly one line on stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gan_lab", "fit", *WGAN, f"--run.root={tmp_path}", "--model.init_args.n_critc=5"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "n_critc" in lines[0], proc.stderr
