@@ -1,0 +1,107 @@
+"""Cost of the gradient-sync DDP strategy: WGAN-GP steps/s on 1 process vs 2 processes (gloo, CPU), same global batch.
+
+    python bench/ddp_overhead.py [--batches 40] [--global-batch 64]
+
+Both runs train the `make train-wgan` networks on real MNIST (LAB_DATA_DIR) through the same CLI; timing covers the
+training batches after a warm-up, measured by a callback. On a 2-core CPU the two processes get one thread each where
+the single process gets two, so the ratio shows the strategy's overhead plus the threading difference; on GPUs each
+rank has its own device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch.multiprocessing as mp
+from pytorch_lightning import Callback
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+WARMUP = 5
+
+
+class StepTimer(Callback):
+    """Wall time from the end of warm-up batch WARMUP to the end of training."""
+
+    def __init__(self) -> None:
+        self.start = 0.0
+        self.batches = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.batches += 1
+        if self.batches == WARMUP:
+            self.start = time.perf_counter()
+
+    def seconds_per_batch(self) -> float:
+        return (time.perf_counter() - self.start) / (self.batches - WARMUP)
+
+
+def fit(devices: int, batch_size: int, batches: int) -> float:
+    from pytorch_lightning import LightningDataModule, LightningModule
+
+    from gan_lab.cli import LabCLI
+
+    args = [f"--config={REPO / 'configs' / n}" for n in ("base.yaml", "gan/wgan.yaml", "tiny.yaml")]
+    args += [
+        "--trainer.accelerator=cpu",
+        f"--trainer.devices={devices}",
+        f"--trainer.strategy={'ddp' if devices > 1 else 'auto'}",
+        "--trainer.logger=false",
+        "--trainer.enable_checkpointing=false",
+        f"--trainer.limit_train_batches={batches}",
+        "--trainer.limit_val_batches=0",
+        f"--data.init_args.batch_size={batch_size}",
+        f"--data.init_args.subset={batch_size * devices * batches}",
+        "--model.init_args.sample_every_n_epochs=0",
+    ]
+    cli = LabCLI(
+        LightningModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        args=args,
+        links=[("data.init_args.value_range", "model.init_args.value_range")],
+    )
+    timer = StepTimer()
+    cli.trainer.callbacks.append(timer)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return timer.seconds_per_batch()
+
+
+def worker(rank: int, port: int, batch_size: int, batches: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    os.environ.update(LOCAL_RANK=str(rank), NODE_RANK="0")
+    seconds = fit(2, batch_size, batches)
+    if rank == 0:
+        Path(out).write_text(json.dumps(seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--global-batch", type=int, default=64)
+    ns = parser.parse_args()
+    single = fit(1, ns.global_batch, ns.batches)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "ddp.json")
+        mp.spawn(worker, args=(port, ns.global_batch // 2, ns.batches, out), nprocs=2, join=True)
+        double = json.loads(Path(out).read_text())
+    print(f"WGAN-GP, global batch {ns.global_batch}, {ns.batches} batches ({WARMUP} warm-up):")
+    print(f"  1 process             : {single * 1e3:8.1f} ms/batch")
+    print(f"  2 processes (gan_ddp) : {double * 1e3:8.1f} ms/batch")
+    print(f"  ratio 2-process / 1-process time per global batch: {double / single:.2f}")
+
+
+if __name__ == "__main__":
+    main()
