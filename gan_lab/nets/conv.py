@@ -68,11 +68,14 @@ class DCDiscriminator(nn.Module):
         channels: c, the width of the first feature map (the second has 2c).
         image_shape: (C, 28, 28) of the input.
         batch_norm: BatchNorm2d on the second conv (keep off for WGAN-GP: the penalty is per sample).
+        n_outputs: 1 gives (B,) scores; more gives (B, n_outputs) logits (MAD-GAN's k + 1 classes).
     """
 
-    def __init__(self, channels: int = 64, image_shape: Sequence[int] = (1, 28, 28), batch_norm: bool = False) -> None:
+    def __init__(
+        self, channels: int = 64, image_shape: Sequence[int] = (1, 28, 28), batch_norm: bool = False, n_outputs: int = 1
+    ) -> None:
         super().__init__()
-        c = channels
+        c, self.n_outputs = channels, n_outputs
         self.net = nn.Sequential(
             # input. (C) x 28 x 28
             nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1),
@@ -83,8 +86,9 @@ class DCDiscriminator(nn.Module):
             nn.LeakyReLU(0.2),
             # state size. (2c) x 7 x 7
             nn.Flatten(),
-            nn.Linear(2 * c * 7 * 7, 1),
+            nn.Linear(2 * c * 7 * 7, n_outputs),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)  # (B,)
+        out = self.net(x)  # (B, n_outputs)
+        return out.squeeze(1) if self.n_outputs == 1 else out

@@ -65,23 +65,30 @@ class MLPDiscriminator(nn.Module):
         hidden_dims: widths of the hidden layers.
         image_shape: (C, H, W) of the input.
         dropout: dropout after each hidden layer (0: none).
+        n_outputs: 1 gives (B,) scores; more gives (B, n_outputs) logits (MAD-GAN's k + 1 classes).
     """
 
     def __init__(
-        self, hidden_dims: Sequence[int] = (512, 256), image_shape: Sequence[int] = (1, 28, 28), dropout: float = 0.0
+        self,
+        hidden_dims: Sequence[int] = (512, 256),
+        image_shape: Sequence[int] = (1, 28, 28),
+        dropout: float = 0.0,
+        n_outputs: int = 1,
     ) -> None:
         super().__init__()
+        self.n_outputs = n_outputs
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(image_shape)
         for hidden in hidden_dims:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
             layers += [nn.Dropout(dropout)] if dropout > 0 else []
             width = hidden
-        layers += [nn.Linear(width, 1)]
+        layers += [nn.Linear(width, n_outputs)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)  # (B,)
+        out = self.net(x)  # (B, n_outputs)
+        return out.squeeze(1) if self.n_outputs == 1 else out
 
 
 class MLPEncoder(nn.Module):
