@@ -1,0 +1,43 @@
+"""``python -m rnn_lab fit|validate|test|sweep|gradient-flow ...``: the RNN half of the suite."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from datamodules.palindrome import PalindromeDataModule
+from gan_lab.cli import main
+from rnn_lab.classifier import SequenceClassifier
+
+
+def _sweep(args: list[str]) -> None:
+    from rnn_lab.sweep import sweep_main
+
+    sweep_main(args)
+
+
+def _gradient_flow(args: list[str]) -> None:
+    from callbacks.gradient_flow import gradient_flow_main
+
+    gradient_flow_main(args)
+
+
+def run(args: list[str] | None = None) -> None:
+    """The entry point; ``args`` defaults to the command line."""
+    main(
+        SequenceClassifier,
+        PalindromeDataModule,
+        commands={"sweep": _sweep, "gradient-flow": _gradient_flow},
+        args=args,
+        prog="python -m rnn_lab",
+        links=[("data.one_hot", "model.one_hot")],  # the model's input format follows the data's
+    )
+
+
+if __name__ == "__main__":
+    # The recurrent matmuls are small (B=128, H=128): a second thread gains little alone and costs up to 10x when
+    # other processes share the cores (measured). OMP_NUM_THREADS overrides.
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(1)
+    run()

@@ -1,0 +1,211 @@
+"""Recurrent cells: hand-written RNN, LSTM and GRU, and a factory that also offers torch's own.
+
+Every cell here has torch's interface and parameter layout (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``,
+gates stacked in torch's order), so weights copy across and the tests compare against nn.RNN/nn.LSTM/nn.GRU:
+
+- ``forward(x, state=None) -> (outputs, state)`` with ``x`` of shape (B, T, I) (batch first), ``outputs`` (B, T, H),
+  ``state`` = ``h`` (1, B, H) for RNN and GRU, ``(h, c)`` for LSTM.
+
+Speed: the input projection of all time steps is one matmul; each step does one fused matmul for all gates. The LSTM
+runs inside a custom ``autograd.Function`` whose hand-written backward takes the weight gradients over all time steps
+in one matmul each (see bench/rnn_cells.py for the measured ratios against nn.LSTM).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+CELLS = ("rnn", "lstm", "gru")
+IMPLEMENTATIONS = ("manual", "torch")
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+class _Recurrent(nn.Module):
+    """Parameters in torch's single-layer layout, initialised as torch does: U(-1/sqrt(H), 1/sqrt(H))."""
+
+    def __init__(self, input_size: int, hidden_size: int, gates: int) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(gates * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(gates * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(gates * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(gates * hidden_size))
+        bound = 1.0 / math.sqrt(hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def _initial_h(self, x: Tensor, state: Tensor | None) -> Tensor:
+        if state is not None:
+            return state[0]  # (B, H)
+        return torch.zeros(x.shape[0], self.hidden_size, device=x.device, dtype=x.dtype)
+
+    def _input_projection(self, x: Tensor) -> Tensor:
+        """x W_ih^T + b_ih for every step in one matmul, time first for contiguous per-step slices."""
+        return torch.addmm(self.bias_ih, x.transpose(0, 1).reshape(-1, self.input_size), self.weight_ih.t()).view(
+            x.shape[1], x.shape[0], -1
+        )  # (T, B, G*H)
+
+
+class VanillaRNN(_Recurrent):
+    """h_t = tanh(W_hx x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size, gates=1)
+
+    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = self._initial_h(x, state)  # (B, H)
+        projected = self._input_projection(x) + self.bias_hh  # (T, B, H)
+        outputs = []
+        for x_t in projected:
+            h = torch.addmm(x_t, h, self.weight_hh.t()).tanh()
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h.unsqueeze(0)  # (B, T, H), (1, B, H)
+
+
+class GRU(_Recurrent):
+    """r, z = σ(W_i{r,z} x + W_h{r,z} h + b); n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); h' = (1-z) ⊙ n + z ⊙ h."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size, gates=3)
+
+    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = self._initial_h(x, state)  # (B, H)
+        hidden = self.hidden_size
+        outputs = []
+        for x_t in self._input_projection(x):  # x_t: (B, 3H)
+            h_part = torch.addmm(self.bias_hh, h, self.weight_hh.t())  # (B, 3H), one matmul for all gates
+            rz = (x_t[:, : 2 * hidden] + h_part[:, : 2 * hidden]).sigmoid()
+            r, z = rz[:, :hidden], rz[:, hidden:]
+            n = torch.addcmul(x_t[:, 2 * hidden :], r, h_part[:, 2 * hidden :]).tanh()
+            h = torch.lerp(n, h, z)  # (1 - z) n + z h
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h.unsqueeze(0)  # (B, T, H), (1, B, H)
+
+
+class LSTM(_Recurrent):
+    """i, f, o = σ(W_i· x + W_h· h + b); g = tanh(...); c_t = f ⊙ c_{t-1} + i ⊙ g; h_t = o ⊙ tanh(c_t).
+
+    Gates are stacked (i, f, g, o) as in nn.LSTM. ``forget_bias`` is put in the forget slice of ``bias_ih`` (the
+    forget slice of ``bias_hh`` is zeroed) so that the effective forget bias starts at exactly that value.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size, gates=4)
+
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        h0 = self._initial_h(x, None if state is None else state[0])  # (B, H)
+        c0 = self._initial_h(x, None if state is None else state[1])  # (B, H)
+        out, h, c = LSTMFunction.apply(x, h0, c0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return out, (h.unsqueeze(0), c.unsqueeze(0))  # (B, T, H), ((1, B, H), (1, B, H))
+
+
+class LSTMFunction(torch.autograd.Function):
+    """A whole LSTM sequence as one autograd node with a hand-written backward.
+
+    Forward keeps the activated gates; backward walks time in reverse doing one matmul per step for ∂L/∂h_{t-1}, then
+    takes ∂L/∂W_ih, ∂L/∂W_hh and the biases for all steps at once (one matmul each over the (T*B) rows).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):  # type: ignore[override]
+        batch, steps, _ = x.shape
+        hidden = h0.shape[1]
+        x_tb = x.transpose(0, 1)  # (T, B, I)
+        gates = torch.addmm(bias_ih + bias_hh, x_tb.reshape(steps * batch, -1), weight_ih.t())
+        gates = gates.view(steps, batch, 4 * hidden)  # (T, B, 4H): pre-activations, activated in place below
+        hs = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H): h_0 .. h_T
+        cs = x.new_empty(steps + 1, batch, hidden)  # (T+1, B, H): c_0 .. c_T
+        hs[0], cs[0] = h0, c0
+        w_hh_t = weight_hh.t()
+        for t in range(steps):
+            g = gates[t]
+            g.addmm_(hs[t], w_hh_t)
+            g[:, : 2 * hidden].sigmoid_()
+            g[:, 2 * hidden : 3 * hidden].tanh_()
+            g[:, 3 * hidden :].sigmoid_()
+            torch.addcmul(
+                g[:, hidden : 2 * hidden] * cs[t], g[:, :hidden], g[:, 2 * hidden : 3 * hidden], out=cs[t + 1]
+            )
+            torch.mul(g[:, 3 * hidden :], cs[t + 1].tanh(), out=hs[t + 1])
+        ctx.save_for_backward(x_tb, weight_ih, weight_hh, gates, hs, cs)
+        out = hs[1:].transpose(0, 1)  # (B, T, H)
+        return out, hs[steps].clone(), cs[steps].clone()
+
+    @staticmethod
+    def backward(ctx, d_out, d_h, d_c):  # type: ignore[override]
+        x_tb, weight_ih, weight_hh, acts, hs, cs = ctx.saved_tensors
+        steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+        i, f, g, o = acts.split(hidden, dim=2)  # each (T, B, H)
+        tanh_c = cs[1:].tanh()  # (T, B, H)
+        # Everything that does not depend on the incoming gradient, vectorised over time:
+        # d pre-activation = [dc*g*σ'(i), dc*c_prev*σ'(f), dc*i*tanh'(g), dh*tanh(c)*σ'(o)].
+        factors = torch.cat(
+            [g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)], dim=2
+        ).view(steps, batch, 4, hidden)  # (T, B, 4, H)
+        dc_from_h = o * (1 - tanh_c * tanh_c)  # (T, B, H): ∂c-path factor of ∂L/∂h_t
+        d_out = torch.zeros_like(hs[1:]) if d_out is None else d_out.transpose(0, 1)  # (T, B, H)
+        dh = d_out[steps - 1] if d_h is None else d_out[steps - 1] + d_h  # (B, H)
+        dc = torch.zeros_like(dh) if d_c is None else d_c  # (B, H)
+        d_gates = acts.new_empty(steps, batch, 4, hidden)  # (T, B, 4, H)
+        for t in range(steps - 1, -1, -1):
+            dc = torch.addcmul(dc, dh, dc_from_h[t])
+            torch.mul(factors[t, :, :3], dc.unsqueeze(1), out=d_gates[t, :, :3])
+            torch.mul(factors[t, :, 3], dh, out=d_gates[t, :, 3])
+            dc = dc * f[t]
+            dh = d_gates[t].view(batch, 4 * hidden) @ weight_hh
+            if t > 0:
+                dh += d_out[t - 1]
+        flat = d_gates.view(steps * batch, 4 * hidden)  # (T*B, 4H)
+        d_weight_hh = flat.t() @ hs[:-1].reshape(steps * batch, hidden)
+        d_weight_ih = flat.t() @ x_tb.reshape(steps * batch, -1)
+        d_bias = flat.sum(0)
+        d_x = (flat @ weight_ih).view(steps, batch, -1).transpose(0, 1) if ctx.needs_input_grad[0] else None
+        return d_x, dh, dc, d_weight_ih, d_weight_hh, d_bias, d_bias
+
+
+class TorchCell(nn.Module):
+    """nn.RNN / nn.LSTM / nn.GRU (one layer, batch first) behind the same interface as the hand-written cells."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        self.rnn = module(input_size, hidden_size, batch_first=True)
+
+    def forward(self, x: Tensor, state=None):
+        return self.rnn(x, state)
+
+
+def make_cell(cell: str, implementation: str, input_size: int, hidden_size: int, forget_bias: float = 1.0) -> nn.Module:
+    """Builds a recurrent cell by name.
+
+    Args:
+        cell: one of ``rnn``, ``lstm``, ``gru``.
+        implementation: ``manual`` (hand-written, this file) or ``torch`` (nn.RNN/nn.LSTM/nn.GRU).
+        input_size: features per time step.
+        hidden_size: hidden units.
+        forget_bias: initial effective forget-gate bias of an LSTM (ignored by the other cells).
+
+    Raises:
+        ValueError: unknown cell or implementation, or non-positive sizes.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {', '.join(IMPLEMENTATIONS)}; got {implementation!r}")
+    if input_size < 1 or hidden_size < 1:
+        raise ValueError(f"input and hidden sizes must be positive; got {input_size} and {hidden_size}")
+    if implementation == "torch":
+        module = TorchCell(cell, input_size, hidden_size)
+        params = module.rnn
+        bias_ih, bias_hh = params.bias_ih_l0, params.bias_hh_l0
+    else:
+        module = {"rnn": VanillaRNN, "lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size)
+        bias_ih, bias_hh = module.bias_ih, module.bias_hh
+    if cell == "lstm":
+        with torch.no_grad():
+            bias_ih[hidden_size : 2 * hidden_size] = forget_bias
+            bias_hh[hidden_size : 2 * hidden_size] = 0.0
+    return module

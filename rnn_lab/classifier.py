@@ -1,0 +1,106 @@
+"""SequenceClassifier: digits (embedded or one-hot) -> recurrent cell -> linear head on the last hidden state."""
+
+from __future__ import annotations
+
+import torch
+from pytorch_lightning import LightningModule
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from rnn_lab.cells import make_cell
+
+
+class SequenceClassifier(LightningModule):
+    """Predicts a class from a sequence with the last hidden state of a recurrent cell.
+
+    Args:
+        cell: ``rnn``, ``lstm`` or ``gru``.
+        implementation: ``manual`` (hand-written cells of rnn_lab.cells) or ``torch`` (nn.RNN/nn.LSTM/nn.GRU).
+        hidden_dim: hidden units of the cell.
+        one_hot: inputs arrive as one-hot floats (B, T, num_classes); else as int64 digits (B, T), embedded here.
+            Linked from the data module's ``one_hot`` by the CLI.
+        embedding_dim: size of the digit embedding when ``one_hot`` is false.
+        num_classes: digits in the alphabet and classes of the head.
+        forget_bias: initial forget-gate bias of an LSTM.
+        optimizer: the optimizer, chosen by ``class_path`` in YAML (default Adam, lr 1e-3).
+    """
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        implementation: str = "torch",
+        hidden_dim: int = 128,
+        one_hot: bool = True,
+        embedding_dim: int = 16,
+        num_classes: int = 10,
+        forget_bias: float = 1.0,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+    ) -> None:
+        super().__init__()
+        if num_classes < 2 or embedding_dim < 1:
+            raise ValueError(f"num_classes must be >= 2 and embedding_dim >= 1; got {num_classes}, {embedding_dim}")
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.cell_name, self.implementation, self.one_hot = cell, implementation, one_hot
+        self.optimizer_factory = optimizer
+        self.embedding = None if one_hot else nn.Embedding(num_classes, embedding_dim)
+        input_size = num_classes if one_hot else embedding_dim
+        self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias)
+        self.head = nn.Linear(hidden_dim, num_classes)
+        self.accuracy = nn.ModuleDict(
+            {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}
+        )  # keys get a suffix: ModuleDict refuses names like "train" that clash with Module attributes
+
+    @property
+    def family(self) -> str:
+        """Run-name family (``lstm``, ``rnn``, ``gru``), used by the CLI for run names and W&B groups."""
+        return self.cell_name
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Digits (B, T) int64, or one-hot floats (B, T, C) when ``one_hot`` -> cell inputs (B, T, I)."""
+        if self.embedding is not None:
+            return self.embedding(x)
+        if x.is_floating_point():
+            return x
+        return nn.functional.one_hot(x, self.hparams.num_classes).float()  # (B, T, C)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs, _ = self.cell(self.embed(x))  # (B, T, H)
+        return self.head(outputs[:, -1])  # (B, C)
+
+    def unrolled_forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Runs the cell one step at a time and returns the logits and every hidden state h_t as a graph node.
+
+        Each state (1, B, H) is the tensor the next step reads, so ``torch.autograd.grad(loss, states)`` gives
+        ∂L/∂h_t through every path: the protocol used by callbacks.gradient_flow.
+        """
+        inputs = self.embed(x)  # (B, T, I)
+        state, states = None, []
+        for t in range(inputs.shape[1]):
+            _, state = self.cell(inputs[:, t : t + 1], state)
+            h_t = state[0] if isinstance(state, tuple) else state  # (1, B, H): the node the next step reads
+            states.append(h_t)
+        return self.head(states[-1][0]), states
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        accuracy = self.accuracy[stage + "_"]
+        accuracy(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=not on_step, prog_bar=stage != "train")
+        self.log(f"{stage}/acc", accuracy, on_step=on_step, on_epoch=not on_step, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.parameters())

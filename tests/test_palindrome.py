@@ -1,0 +1,83 @@
+"""The palindrome data: correct samples, reproducible, disjoint splits, clear errors."""
+
+import pytest
+import torch
+
+from datamodules.palindrome import PalindromeDataModule, distinct_palindromes, palindrome_splits
+
+
+def _full(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x.long(), y.unsqueeze(1)], dim=1)
+
+
+@pytest.mark.parametrize("seq_len", [2, 3, 5, 6, 19, 20, 41])
+def test_samples_are_palindromes_with_first_digit_as_target(seq_len):
+    """Input + target reads the same both ways, the target is the first digit, shapes are (N, L-1) and (N,)."""
+    (x, y), (xv, yv) = palindrome_splits(seq_len, 3000, 0.8, seed=1)
+    assert x.shape == (2400, seq_len - 1) and y.shape == (2400,) and xv.shape == (600, seq_len - 1)
+    for inputs, target in ((x, y), (xv, yv)):
+        full = _full(inputs, target)
+        assert torch.equal(full, full.flip(1))
+        assert torch.equal(target, inputs[:, 0].long())
+        assert int(full.min()) >= 0 and int(full.max()) <= 9
+
+
+@pytest.mark.parametrize("seq_len", [9, 10])
+def test_targets_are_uniform_for_odd_and_even_lengths(seq_len):
+    """Every digit is a target about 10% of the time, whatever the parity of the length."""
+    (_, y), _ = palindrome_splits(seq_len, 50_000, 0.8, seed=0)
+    share = torch.bincount(y, minlength=10).float() / y.numel()
+    assert torch.all((share - 0.1).abs() < 0.01)
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    """The seed alone fixes the data."""
+    a = palindrome_splits(20, 1000, 0.8, seed=3)
+    b = palindrome_splits(20, 1000, 0.8, seed=3)
+    c = palindrome_splits(20, 1000, 0.8, seed=4)
+    assert torch.equal(a[0][0], b[0][0]) and torch.equal(a[1][0], b[1][0])
+    assert not torch.equal(a[0][0], c[0][0])
+
+
+@pytest.mark.parametrize(("seq_len", "num_samples"), [(20, 20_000), (8, 9_000), (6, 500), (6, 5_000), (5, 20_000)])
+def test_train_and_validation_share_no_palindrome(seq_len, num_samples):
+    """No palindrome is in both splits; below the number of distinct palindromes none repeats at all."""
+    (x, _), (xv, _) = palindrome_splits(seq_len, num_samples, 0.8, seed=0)
+    train = {tuple(row) for row in x.tolist()}
+    val = {tuple(row) for row in xv.tolist()}
+    assert not train & val
+    if num_samples <= distinct_palindromes(seq_len):
+        assert len(train) + len(val) == num_samples
+    else:  # samples repeat: the distinct palindromes are split, each side drawn with replacement from its share
+        assert 0.95 * distinct_palindromes(seq_len) <= len(train) + len(val) <= distinct_palindromes(seq_len)
+
+
+def test_datamodule_batches_one_hot_and_digits():
+    """Batches are (B, T, 10) one-hot floats, or (B, T) int64 digits, with int64 targets; validation is disjoint."""
+    for one_hot in (True, False):
+        data = PalindromeDataModule(seq_len=7, num_samples=1000, batch_size=32, one_hot=one_hot)
+        data.setup("fit")
+        x, y = data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0)
+        assert y.shape == (32,) and y.dtype == torch.int64
+        if one_hot:
+            assert x.shape == (32, 6, 10) and x.dtype == torch.float32 and torch.all(x.sum(-1) == 1)
+        else:
+            assert x.shape == (32, 6) and x.dtype == torch.int64
+    assert len(data.train_set) == 800 and len(data.val_set) == 200
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"seq_len": 1}, "seq_len"),
+        ({"num_samples": 0}, "num_samples"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"train_fraction": 1.0}, "train_fraction"),
+        ({"train_fraction": 0.0}, "train_fraction"),
+        ({"num_samples": 1}, "empty"),
+    ],
+)
+def test_bad_sizes_are_rejected(kwargs, words):
+    """Impossible sizes raise a ValueError that names the problem."""
+    with pytest.raises(ValueError, match=words):
+        PalindromeDataModule(**kwargs)
