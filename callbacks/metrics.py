@@ -273,11 +273,11 @@ class ImageMetrics(nn.Module):
             f"is{self.suffix}": float(is_mean),
             f"is{self.suffix}_std": float(is_std),
         }
-        if int(self.coverage.counts.sum()) > 0:
-            stats = self.coverage.compute()
-            out["classes_covered"] = int(stats["classes_covered"])
-            out["class_kl"] = float(stats["class_kl"])
-            out["class_histogram"] = [round(float(v), 5) for v in stats["histogram"]]
+        # Always computed: a branch on this rank's own counts could leave other DDP ranks waiting in the sync.
+        stats = self.coverage.compute()
+        out["classes_covered"] = int(stats["classes_covered"])
+        out["class_kl"] = float(stats["class_kl"])
+        out["class_histogram"] = [round(float(v), 5) for v in stats["histogram"]]
         return out
 
     def reset(self) -> None:

@@ -53,6 +53,10 @@ def check_args(args: argparse.Namespace) -> Path:
     ckpt = Path(args.ckpt)
     if not ckpt.is_file():
         raise LabError(f"checkpoint {ckpt} does not exist")
+    if args.backbone == "inception":
+        from callbacks.metrics import resolve_inception_weights
+
+        args.inception_weights = resolve_inception_weights(args.inception_weights)  # fails in one line, never hangs
     return check_output_path(args.out or ckpt.with_suffix(".eval.json"), (".json",))
 
 

@@ -49,6 +49,7 @@ def test_missing_weights_name_the_command(tmp_path):
         load_classifier(tmp_path / "none.pt")
 
 
+@pytest.mark.slow
 def test_training_command_writes_weights_and_provenance(tmp_path, data_dir):
     """`python -m gan_lab.classifier` (here on 256 images, 1 epoch) writes loadable weights and their provenance."""
     out = tmp_path / "clf.pt"
