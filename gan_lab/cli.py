@@ -24,6 +24,7 @@ from jsonargparse import Namespace
 from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from torch import nn
 
 from gan_lab.strategy import register as register_strategies
 
@@ -100,14 +101,28 @@ def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: 
     )
 
 
+# W&B summary columns of the headline metrics (best and last); define_metric needs exact names (globs set no summary).
+WANDB_SUMMARIES = {
+    "val/fid": "min,last",
+    "val/fid_inception": "min,last",
+    "val/is": "max,last",
+    "val/is_inception": "max,last",
+    "val/classes_covered": "max,last",
+    "val/modes": "max,last",
+    "val/acc": "max,last",
+}
+
+
 class SaveConfigToLoggers(SaveConfigCallback):
-    """Writes config.yaml in the run directory (Lightning's behaviour) and sends the resolved config to W&B."""
+    """Writes config.yaml in the run directory (Lightning's behaviour), sends the config and summaries to W&B."""
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False, format="yaml"))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.experiment.config.update(resolved, allow_val_change=True)
+                for key, summary in WANDB_SUMMARIES.items():
+                    logger.experiment.define_metric(key, step_metric="trainer/global_step", summary=summary)
 
 
 def default_callbacks() -> list:
@@ -197,6 +212,9 @@ class LabCLI(LightningCLI):
         if run.wandb:
             group = getattr(self.model, "family", type(self.model).__name__.lower())
             tags = [group, type(self.datamodule).__name__.removesuffix("DataModule").lower(), *run.tags]
+            generator = getattr(self.model, "generator", None)
+            if isinstance(generator, nn.Module) and type(generator).__module__.startswith("gan_lab.nets."):
+                tags.insert(2, type(generator).__module__.rpartition(".")[2])  # the backbone: mlp, conv, mixture
             loggers.append(make_wandb_logger(run.root, name, run.project, group, list(dict.fromkeys(tags))))
         return loggers
 
