@@ -12,6 +12,7 @@ from collections.abc import Callable
 COMMANDS: dict[str, str] = {
     "sample": "gan_lab.sample:main",
     "evaluate": "gan_lab.evaluate:main",
+    "report": "gan_lab.report:main",
 }
 
 

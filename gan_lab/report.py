@@ -1,0 +1,528 @@
+"""``python -m gan_lab report [RUN_DIR ...] [--root DIR] [--out DIR] [--metrics KEY ...]``: one page comparing runs.
+
+Reads only local files (no network, no W&B): each run's ``metrics.csv`` (CSVLogger), ``config.yaml`` (written by the
+CLI) and PNGs, and writes ``report.md`` with PNG plots beside it:
+
+- one plot per metric with the curves of every run (FID/IS when logged, else the ``val/`` metrics, else train losses);
+- a table of final metrics, one row per run, and a table of mean ± std over seeds: runs are grouped by their name
+  minus the ``-s<seed>`` suffix (``wgan-default-s0`` and ``wgan-default-s1`` form ``wgan-default``);
+- the latest sample grid of each run side by side (``samples.png``) and links to the other latest images;
+- folders that hold their own figures (the palindrome sweep, the gradient-flow plot) with their PNGs and markdown.
+
+The building blocks (``load_runs``, ``choose_metrics``, ``plot_curves``, ``final_rows``, ``seed_rows``,
+``markdown_table``, ``compose_samples``) take runs and return tables or plots, so other pages (RESULTS.md) reuse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan_lab.cli import LabError, fail
+
+MARKER = "<!-- written by python -m gan_lab report -->"
+# Headline metrics in display order: plotted by default when present (FID / IS first).
+FID_IS = ("val/fid", "val/fid_inception", "val/is", "val/is_inception")
+SKIP_DIRS = {"wandb", "checkpoints", "lightning_logs", "__pycache__"}
+SEED_SUFFIX = re.compile(r"-s(\d+)$")
+# Config keys that may differ between seeds of one group without making them different experiments.
+SEED_KEYS = ("seed_everything", "run.name")
+
+
+@dataclass
+class Run:
+    """One training run: the CSV rows of its version folder(s), its config and its images.
+
+    Attributes:
+        name: the run folder name, ``family-variant-s<seed>`` for runs of the CLI.
+        versions: the ``version_N`` folders read, oldest first (several when a run was resumed).
+        config: the resolved ``config.yaml`` of the latest version ({} when absent).
+        rows: the CSV rows, numbers only (empty cells left out), in file order.
+    """
+
+    name: str
+    versions: list[Path]
+    config: dict[str, Any]
+    rows: list[dict[str, float]]
+
+    @property
+    def path(self) -> Path:
+        return self.versions[-1]
+
+    @property
+    def seed(self) -> int | None:
+        match = SEED_SUFFIX.search(self.name)
+        if match:
+            return int(match.group(1))
+        seed = self.config.get("seed_everything")
+        return seed if isinstance(seed, int) else None
+
+    @property
+    def group(self) -> str:
+        """The name without the ``-s<seed>`` suffix: runs of one group differ only in their seed."""
+        return SEED_SUFFIX.sub("", self.name)
+
+    def metric_keys(self) -> list[str]:
+        return sorted({key for row in self.rows for key in row} - {"epoch", "step"})
+
+    def series(self, key: str) -> tuple[list[float], list[float], str]:
+        """(x, y, x label) of ``key``: against epochs completed when logged once per epoch, else against steps."""
+        points = [(row.get("epoch", math.nan), row.get("step", math.nan), row[key]) for row in self.rows if key in row]
+        epochs = [p[0] for p in points]
+        if points and len(set(epochs)) == len(epochs) and not any(math.isnan(e) for e in epochs):
+            return [e + 1 for e in epochs], [p[2] for p in points], "epoch"
+        return [p[1] for p in points], [p[2] for p in points], "step"
+
+    def final(self, key: str) -> float | None:
+        """The last logged value of ``key`` (None if never logged)."""
+        values = [row[key] for row in self.rows if key in row]
+        return values[-1] if values else None
+
+    def last(self, column: str) -> int | None:
+        values = [row[column] for row in self.rows if column in row]
+        return int(max(values)) if values else None
+
+    def images(self) -> list[tuple[Path, Path]]:
+        """Every PNG of the run as (path, path relative to its version folder)."""
+        return [(png, png.relative_to(version)) for version in self.versions for png in version.rglob("*.png")]
+
+    def sample_grid(self) -> Path | None:
+        """The latest sample grid (PNGs whose path mentions ``sample``), by epoch number in the name, then mtime."""
+        grids = [png for png, relative in self.images() if "sample" in str(relative).lower()]
+        return max(grids, key=_latest_key) if grids else None
+
+    def latest_images(self) -> dict[str, Path]:
+        """The latest PNG of each kind (``interpolation/linear``, ``class_coverage`` ...), kinds sorted by name."""
+        kinds: dict[str, list[Path]] = {}
+        for png, relative in self.images():
+            stem = re.sub(r"[_-]?(epoch|step)=\d+", "", relative.stem).strip("_-")
+            kind = "/".join([*relative.parent.parts, stem] if stem else relative.parent.parts) or relative.stem
+            kinds.setdefault(kind, []).append(png)
+        return {kind: max(pngs, key=_latest_key) for kind, pngs in sorted(kinds.items())}
+
+
+@dataclass
+class FigureFolder:
+    """A folder that holds its own figures and tables (the palindrome sweep, the gradient-flow plot)."""
+
+    path: Path
+    pngs: list[Path] = field(default_factory=list)
+    markdown: list[Path] = field(default_factory=list)
+    csvs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What ``write_report`` wrote: the page, the plots and the run names drawn in each plot."""
+
+    page: Path
+    runs: list[Run]
+    plots: dict[str, Path]
+    plot_labels: dict[str, list[str]]
+    samples: Path | None
+    figures: list[FigureFolder]
+
+
+def _latest_key(path: Path) -> tuple[list[int], float]:
+    return [int(n) for n in re.findall(r"\d+", path.name)], path.stat().st_mtime
+
+
+def _version_number(path: Path) -> int:
+    match = re.fullmatch(r"version_(\d+)", path.name)
+    return int(match.group(1)) if match else -1
+
+
+def read_metrics(csv_path: Path) -> list[dict[str, float]]:
+    """The rows of a CSVLogger ``metrics.csv`` as dicts of floats; empty cells are left out."""
+    with open(csv_path, newline="") as handle:
+        rows = []
+        for row in csv.DictReader(handle):
+            numbers = {}
+            for key, value in row.items():
+                if key is None or value in (None, ""):
+                    continue
+                try:
+                    numbers[key] = float(value)
+                except ValueError:
+                    continue
+            rows.append(numbers)
+    return rows
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.yaml"
+    if not path.is_file():
+        return {}
+    loaded = yaml.safe_load(path.read_text())
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def load_run(folder: Path) -> Run:
+    """A run from its run folder (``<root>/<name>``, holding ``version_N``) or from one version folder.
+
+    From a run folder the latest version is read; a resumed run (its first step after the last step of the version
+    before it) is joined with the versions it continues, so its curves start at step 0.
+    """
+    if (folder / "metrics.csv").is_file():
+        name = folder.parent.name if _version_number(folder) >= 0 else folder.name
+        return Run(name, [folder], read_config(folder), read_metrics(folder / "metrics.csv"))
+    versions = sorted((v for v in folder.glob("version_*") if (v / "metrics.csv").is_file()), key=_version_number)
+    chain = [versions[-1]]
+    rows = read_metrics(versions[-1] / "metrics.csv")
+    for earlier in reversed(versions[:-1]):
+        first = min((row["step"] for row in rows if "step" in row), default=0.0)
+        earlier_rows = read_metrics(earlier / "metrics.csv")
+        last = max((row["step"] for row in earlier_rows if "step" in row), default=math.inf)
+        if first <= 0 or last >= first:
+            break
+        chain.insert(0, earlier)
+        rows = earlier_rows + rows
+    return Run(folder.name, chain, read_config(versions[-1]), rows)
+
+
+def _is_report(folder: Path) -> bool:
+    page = folder / "report.md"
+    return page.is_file() and page.read_text(errors="replace").startswith(MARKER)
+
+
+def _figure_folder(folder: Path) -> FigureFolder | None:
+    """The folder as a FigureFolder when it holds PNG or markdown files itself (not only inside runs)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    pngs = [p for p in files if p.suffix == ".png"]
+    markdown = [p for p in files if p.suffix == ".md"]
+    if not pngs and not markdown:
+        return None
+    return FigureFolder(folder, pngs, markdown, [p for p in files if p.suffix == ".csv"])
+
+
+def _scan(folder: Path, depth: int) -> tuple[list[Run], list[FigureFolder]]:
+    if any((v / "metrics.csv").is_file() for v in [folder, *folder.glob("version_*")]):
+        return [load_run(folder)], []
+    figures = _figure_folder(folder)
+    if figures is not None:
+        return [], [figures]
+    runs: list[Run] = []
+    folders: list[FigureFolder] = []
+    if depth > 0:
+        for child in sorted(folder.iterdir()):
+            skip = child.name in SKIP_DIRS or child.name.startswith(".") or _is_report(child)
+            if child.is_dir() and not skip:
+                found_runs, found_folders = _scan(child, depth - 1)
+                runs += found_runs
+                folders += found_folders
+    return runs, folders
+
+
+def load_runs(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[FigureFolder]]:
+    """Runs and figure folders from run folders, version folders or roots that hold them (searched 3 levels deep).
+
+    Raises:
+        LabError: a path is missing, not a folder, or holds no run and no figures.
+    """
+    runs: list[Run] = []
+    folders: list[FigureFolder] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise LabError(f"run folder {path} does not exist")
+        if not path.is_dir():
+            raise LabError(f"{path} is not a folder (give run folders or a root such as runs/)")
+        found_runs, found_folders = _scan(path, depth=3)
+        if not found_runs and not found_folders:
+            raise LabError(
+                f"no runs in {path}: a run folder holds version_N/metrics.csv as written by `python -m gan_lab fit` "
+                "or `python -m rnn_lab fit`"
+            )
+        runs += [run for run in found_runs if all(run.path != known.path for known in runs)]
+        folders += [f for f in found_folders if all(f.path != known.path for known in folders)]
+    return runs, folders
+
+
+def choose_metrics(runs: Sequence[Run], requested: Sequence[str] | None = None) -> list[str]:
+    """The metrics to plot: ``requested``, else FID/IS when logged, else every ``val/`` metric, else train losses."""
+    available = sorted({key for run in runs for key in run.metric_keys()})
+    if requested:
+        unknown = [key for key in requested if key not in available]
+        if unknown:
+            raise LabError(f"metric {', '.join(unknown)} was not logged by these runs; logged: {', '.join(available)}")
+        return list(requested)
+    headline = [key for key in FID_IS if key in available]
+    if headline:
+        return headline
+    validation = [key for key in available if key.startswith("val/") and not key.endswith("_std")]
+    if validation:
+        return validation
+    losses = [key for key in available if key.startswith("train/") and "loss" in key]
+    return losses or [key for key in available if key.startswith("train/")] or available
+
+
+def table_metrics(runs: Sequence[Run], plotted: Sequence[str]) -> list[str]:
+    """Table columns: the plotted metrics, then (if those are ``val/`` ones) the other ``val/`` metrics."""
+    available = sorted({key for run in runs for key in run.metric_keys()})
+    extra = [k for k in available if k.startswith("val/") and not k.endswith("_std") and k not in plotted]
+    return list(plotted) + (extra if any(key.startswith("val/") for key in plotted) else [])
+
+
+def _slug(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_")
+
+
+def plot_curves(runs: Sequence[Run], key: str, path: Path) -> list[str]:
+    """Draws ``key`` of every run on one plot (a colour per group, a line style per seed); returns the labels drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(run.group for run in runs))
+    styles = ["-", "--", ":", "-."]
+    seen_in_group: dict[str, int] = {}
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=110)
+    xlabel = "step"
+    for run in runs:
+        x, y, xlabel = run.series(key)
+        if not y:
+            continue
+        index = seen_in_group.get(run.group, 0)
+        seen_in_group[run.group] = index + 1
+        color = plt.get_cmap("tab10")(groups.index(run.group) % 10)
+        marker = "o" if len(y) <= 30 else None
+        ax.plot(x, y, styles[index % 4], color=color, marker=marker, markersize=3, linewidth=1.4, label=run.name)
+    labels = [str(line.get_label()) for line in ax.get_lines()]
+    ax.set_title(key)
+    ax.set_xlabel("epochs completed" if xlabel == "epoch" else "step (optimizer steps)")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    if labels:
+        outside = len(labels) > 6
+        ax.legend(fontsize=8, loc="upper left" if outside else "best", bbox_to_anchor=(1.01, 1.0) if outside else None)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return labels
+
+
+def format_number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.4g}"
+
+
+def final_rows(runs: Sequence[Run], keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the final-metrics table: one row per run."""
+    header = ["run", "seed", "epochs", "steps", *keys]
+    rows = []
+    for run in runs:
+        epoch, step = run.last("epoch"), run.last("step")
+        rows.append(
+            [
+                run.name,
+                "–" if run.seed is None else str(run.seed),
+                "–" if epoch is None else str(epoch + 1),
+                "–" if step is None else str(step + 1),
+                *(format_number(run.final(key)) for key in keys),
+            ]
+        )
+    return header, rows
+
+
+def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs by group (name minus ``-s<seed>``), in order of first appearance."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.group, []).append(run)
+    return groups
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); std is None for a single value."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def seed_rows(runs: Sequence[Run], keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the seed table: per group, n seeds and each final metric as ``mean ± std``."""
+    header = ["group", "seeds", *keys]
+    rows = []
+    for group, members in group_runs(runs).items():
+        seeds = ", ".join("?" if run.seed is None else str(run.seed) for run in members)
+        cells = []
+        for key in keys:
+            values = [v for v in (run.final(key) for run in members) if v is not None]
+            if not values:
+                cells.append("–")
+                continue
+            mean, std = mean_std(values)
+            cells.append(format_number(mean) if std is None else f"{format_number(mean)} ± {std:.2g}")
+            if len(values) < len(members):
+                cells[-1] += f" (n={len(values)})"
+        rows.append([group, f"{len(members)} ({seeds})", *cells])
+    return header, rows
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): tree}
+
+
+def config_differences(members: Sequence[Run]) -> list[str]:
+    """Config keys (other than the seed) whose values differ between the runs of one group."""
+    flats = [_flatten(run.config) for run in members if run.config]
+    keys = sorted({key for flat in flats for key in flat} - set(SEED_KEYS))
+    return [key for key in keys if len({repr(flat.get(key)) for flat in flats}) > 1]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table (``|`` in cells escaped)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
+
+
+def compose_samples(runs: Sequence[Run], path: Path, columns: int = 4) -> list[str]:
+    """The latest sample grid of each run side by side in one PNG, titled by run; returns the runs shown."""
+    grids = [(run.name, grid) for run in runs if (grid := run.sample_grid()) is not None]
+    if not grids:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    cols = min(columns, len(grids))
+    rows = math.ceil(len(grids) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.5 * rows), dpi=110, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, grid) in zip(axes.flat, grids, strict=False):
+        image = mpimg.imread(grid)
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+        ax.set_title(f"{name}\n{grid.stem}", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return [name for name, _ in grids]
+
+
+def _link(target: Path, out: Path) -> str:
+    relative = os.path.relpath(target.resolve(), out.resolve())
+    return f"<{relative}>" if " " in relative else relative
+
+
+def _figure_section(folder: FigureFolder, out: Path) -> list[str]:
+    lines = [f"## {folder.path.name}", "", f"From `{folder.path}`.", ""]
+    for page in folder.markdown:
+        text = page.read_text(errors="replace").strip()
+        # Nested under this section: the folder's own headings go one level down.
+        lines += [re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE), ""]
+    lines += [f"![{png.stem}]({_link(png, out)})\n" for png in folder.pngs]
+    if folder.csvs:
+        lines += ["Data: " + ", ".join(f"[{csv_path.name}]({_link(csv_path, out)})" for csv_path in folder.csvs), ""]
+    return lines
+
+
+def write_report(
+    paths: Sequence[str | os.PathLike], out: str | os.PathLike, metrics: Sequence[str] | None = None
+) -> Report:
+    """Writes ``<out>/report.md`` and its PNGs for the runs found in ``paths``; returns what was written."""
+    runs, figures = load_runs(paths)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [MARKER, "# Run report", ""]
+    sources = ", ".join(f"`{p}`" for p in paths)
+    lines += [f"{len(runs)} run(s) and {len(figures)} figure folder(s) from {sources}.", ""]
+    plots: dict[str, Path] = {}
+    labels: dict[str, list[str]] = {}
+    samples = None
+    if runs:
+        keys = choose_metrics(runs, metrics)
+        lines += ["## Curves", ""]
+        for key in keys:
+            plots[key] = out_dir / f"curves_{_slug(key)}.png"
+            labels[key] = plot_curves(runs, key, plots[key])
+            lines += [f"![{key}]({plots[key].name})", ""]
+        columns = table_metrics(runs, keys)
+        lines += ["## Final metrics", "", "Last logged value of each metric.", ""]
+        lines += [markdown_table(*final_rows(runs, columns)), ""]
+        lines += ["## Mean ± std over seeds", ""]
+        lines += ["Runs are grouped by name minus the `-s<seed>` suffix; std is the sample std (n - 1).", ""]
+        lines += [markdown_table(*seed_rows(runs, columns)), ""]
+        for group, members in group_runs(runs).items():
+            differing = config_differences(members) if len(members) > 1 else []
+            if differing:
+                lines += [f"Note: the runs of `{group}` differ in more than the seed: {', '.join(differing)}.", ""]
+        samples = out_dir / "samples.png"
+        shown = compose_samples(runs, samples)
+        if shown:
+            lines += ["## Samples", "", "The latest sample grid of each run.", "", "![samples](samples.png)", ""]
+        else:
+            samples = None
+        image_lines = []
+        for run in runs:
+            latest = run.latest_images()
+            if latest:
+                links = ", ".join(f"[{kind}]({_link(png, out_dir)})" for kind, png in latest.items())
+                image_lines.append(f"- `{run.name}`: {links}")
+        if image_lines:
+            lines += ["## Latest images", "", *image_lines, ""]
+        lines += ["## Runs", "", *(f"- `{run.name}`: `{run.path}`" for run in runs), ""]
+    for folder in figures:
+        lines += _figure_section(folder, out_dir)
+    page = out_dir / "report.md"
+    page.write_text("\n".join(lines).rstrip() + "\n")
+    return Report(page, runs, plots, labels, samples, figures)
+
+
+def default_out(paths: Sequence[str | os.PathLike], root: str | None) -> Path:
+    """``<root>/report`` for a root, else ``report`` beside the run folders given (their common parent)."""
+    if root is not None:
+        return Path(root) / "report"
+    folders = [Path(p).resolve() for p in paths]
+    folders = [f.parent if _version_number(f) >= 0 else f for f in folders]
+    return Path(os.path.relpath(Path(os.path.commonpath([f.parent for f in folders])) / "report"))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        fail(f"{message} (see python -m gan_lab report --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m gan_lab report", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", help="run folders (runs/wgan-default-s0), version folders or roots")
+    parser.add_argument("--root", default=None, help="a folder that holds run folders (default runs/ if no RUN_DIR)")
+    parser.add_argument("--out", default=None, help="output folder (default <root>/report or report/ beside the runs)")
+    parser.add_argument("--metrics", nargs="+", default=None, help="metric keys to plot (default FID/IS, val/, loss)")
+    return parser
+
+
+def main(args: list[str]) -> None:
+    ns = build_parser().parse_args(args)
+    root = ns.root if ns.root is not None or ns.runs else "runs"
+    paths = [*ns.runs, *([root] if root is not None else [])]
+    try:
+        out = Path(ns.out) if ns.out else default_out(ns.runs, root)
+        report = write_report(paths, out, ns.metrics)
+    except LabError as err:
+        fail(str(err))
+        return
+    counts = f"{len(report.runs)} runs, {len(report.plots)} plots, {len(report.figures)} figure folders"
+    print(f"wrote {report.page} ({counts})")
