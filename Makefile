@@ -11,7 +11,7 @@ RNN_CONFIGS := $(notdir $(basename $(wildcard configs/rnn/*.yaml)))
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow clean train-classifier evaluate \
+.PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow report clean train-classifier evaluate \
 	$(addprefix train-,$(subst _,-,$(GAN_CONFIGS)) $(RNN_CONFIGS))
 
 help:  ## list the targets
@@ -58,6 +58,10 @@ sweep-palindrome: $(STAMP)  ## RNN vs LSTM (vs GRU) accuracy over palindrome len
 
 gradient-flow: $(STAMP)  ## ||dL/dh_t|| over time for RNN and LSTM, saved as a PNG
 	$(PY) -m rnn_lab gradient-flow $(ARGS)
+
+RUNS ?=
+report: $(STAMP)  ## compare runs in one page: make report [RUNS="runs/a runs/b"] (default all of runs/) -> runs/report/
+	$(PY) -m gan_lab report $(if $(strip $(RUNS)),$(RUNS),--root runs) $(ARGS)
 
 bench: $(STAMP)  ## run every benchmark in bench/ (prints ratios)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
