@@ -190,6 +190,10 @@ class LabCLI(LightningCLI):
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = self._make_loggers()
+        if trainer_config.get("default_root_dir") is None:
+            # Without loggers, config.yaml and checkpoints still go to the run's folder, never the current directory.
+            run = self._get(self.config, "run")
+            kwargs["default_root_dir"] = str(Path(run.root) / self.run_name())
         strategy = trainer_config.get("strategy")
         if isinstance(strategy, str) and not self.model.automatic_optimization and strategy in DDP_TO_GRADIENT_SYNC:
             # Lightning's DDP wrapper cannot serve several backwards per step (see gan_lab/strategy.py).
