@@ -12,6 +12,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow report clean train-classifier evaluate \
+	ring grid stacked-mnist \
 	$(addprefix train-,$(subst _,-,$(GAN_CONFIGS)) $(RNN_CONFIGS))
 
 help:  ## list the targets
@@ -62,6 +63,16 @@ gradient-flow: $(STAMP)  ## ||dL/dh_t|| over time for RNN and LSTM, saved as a P
 RUNS ?=
 report: $(STAMP)  ## compare runs in one page: make report [RUNS="runs/a runs/b"] (default all of runs/) -> runs/report/
 	$(PY) -m gan_lab report $(if $(strip $(RUNS)),$(RUNS),--root runs) $(ARGS)
+
+ring: $(STAMP)  ## mode collapse on the 8-ring: GAN, WGAN-GP, Unrolled k=0/5/10, MAD-GAN x 5 seeds -> runs/ring/
+	$(PY) -m gan_lab.experiments ring $(ARGS)
+
+grid: $(STAMP)  ## the same on the 25-grid -> runs/grid/results.md and strips
+	$(PY) -m gan_lab.experiments grid $(ARGS)
+
+stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: modes of 1,000 and KL (GPU-scale)
+	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/dcgan.yaml $(ARGS)
+	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/unrolled.yaml $(ARGS)
 
 bench: $(STAMP)  ## run every benchmark in bench/ (prints ratios)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

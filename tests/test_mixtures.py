@@ -30,7 +30,7 @@ def test_batches_shape_spread_and_fresh_each_epoch():
     dm = GaussianMixtureDataModule("grid", 25, 2.0, 0.05, samples_per_epoch=2048, batch_size=512, seed=3)
     loader = dm.train_dataloader()
     epoch1 = list(loader)
-    assert len(epoch1) == len(loader) == 4
+    assert len(epoch1) == 4
     points, modes = epoch1[0]
     assert points.shape == (512, 2) and points.dtype == torch.float32 and modes.shape == (512,)
     offsets = points - dm.centres[modes]
@@ -55,3 +55,36 @@ def test_bad_settings_fail_with_clear_message(kwargs, message):
     """Wrong settings raise a ValueError naming the problem at construction."""
     with pytest.raises(ValueError, match=message):
         GaussianMixtureDataModule(**kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "experiment, family", [("ring", "gan"), ("ring", "wgan"), ("grid", "unrolled"), ("ring", "madgan")]
+)
+def test_mixture_configs_fit_with_fast_dev_run(experiment, family, tmp_path, monkeypatch):
+    """Each mixture config runs `fit` through the real CLI and the mode callback writes its JSON and strip."""
+    from conftest import CONFIGS
+
+    from gan_lab.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    files = [
+        CONFIGS / "base.yaml",
+        CONFIGS / "mixtures" / f"{experiment}.yaml",
+        CONFIGS / "mixtures" / f"{family}.yaml",
+    ]
+    files.append(CONFIGS / "tiny.yaml")
+    args = [arg for path in files for arg in ("--config", str(path))]
+    main(["fit", *args, "--trainer.fast_dev_run=true", f"--run.root={tmp_path}"])
+    assert (tmp_path / "modes.json").is_file() and (tmp_path / "modes_strip.png").is_file()
+
+
+def test_experiment_runner_rejects_unknown_family(capsys):
+    """The experiment runner refuses an unknown family with one line listing the known ones."""
+    from gan_lab.experiments import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["ring", "--families", "pacgan"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown families ['pacgan']") and "unrolled10" in err
