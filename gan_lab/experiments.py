@@ -80,7 +80,16 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_one(run: Run, experiment: str, root: Path, epochs: int, extra: list[str]) -> Run:
+def _finished(run_dir: Path, epochs: int) -> tuple[dict, float] | None:
+    """The final metrics and seconds of a run in ``run_dir`` that reached ``epochs``, else None."""
+    for path in sorted(run_dir.glob("version_*/modes.json"), reverse=True):
+        saved = json.loads(path.read_text())
+        if saved["final"]["epoch"] == epochs - 1:
+            return saved["final"], float(saved.get("seconds", 0.0))
+    return None
+
+
+def run_one(run: Run, experiment: str, root: Path, epochs: int, extra: list[str], skip_done: bool = False) -> Run:
     """Trains one family/seed through the real CLI entry (in this worker process) and reads its ``modes.json``."""
     from gan_lab.__main__ import main as gan_main
 
@@ -94,6 +103,10 @@ def run_one(run: Run, experiment: str, root: Path, epochs: int, extra: list[str]
         "--trainer.enable_checkpointing=false",
         *run.family.args, *extra,
     ]  # fmt: skip
+    done = _finished(root / run.name, epochs * run.family.epoch_factor) if skip_done else None
+    if done is not None:
+        run.final, run.seconds = done
+        return run
     start = time.perf_counter()
     with open(root / f"{run.name}.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
@@ -107,7 +120,9 @@ def run_one(run: Run, experiment: str, root: Path, epochs: int, extra: list[str]
     if not run.error and not versions:
         run.error = "no modes.json written"
     if not run.error:
-        run.final = json.loads(versions[-1].read_text())["final"]
+        saved = json.loads(versions[-1].read_text())
+        run.final = saved["final"]
+        versions[-1].write_text(json.dumps({**saved, "seconds": run.seconds}))  # for --skip-done
     return run
 
 
@@ -154,6 +169,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20, help="epochs of 100 generator steps (default 20)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each (default 2)")
     parser.add_argument("--families", nargs="*", default=None, help=f"subset of {[f.slug for f in FAMILIES]}")
+    parser.add_argument("--skip-done", action="store_true", help="reuse runs in --out that already finished")
     parser.add_argument("--out", default=None, help="output folder (default runs/<experiment>)")
     parser.add_argument("extra", nargs="*", help="after `--`: extra CLI arguments for every run")
     return parser.parse_args(argv)
@@ -182,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(runs)} runs ({len(families)} families x {args.seeds} seeds), {args.jobs} at a time -> {out}/")
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, initializer=_init_worker) as pool:
-        jobs = [pool.submit(run_one, r, args.experiment, root, args.epochs, extra) for r in runs]
+        jobs = [pool.submit(run_one, r, args.experiment, root, args.epochs, extra, args.skip_done) for r in runs]
         runs = []
         for job in jobs:
             run = job.result()
