@@ -59,7 +59,8 @@ class MNISTClassifier(nn.Module):
         Taken before the ReLU: no unit is constantly zero, so their covariance (the FID statistic) has full rank.
         """
         _check_images(x)
-        return self.hidden[0](self.conv((x.float() - MNIST_MEAN) / MNIST_STD))
+        x = ((x.float() - MNIST_MEAN) / MNIST_STD).contiguous(memory_format=torch.channels_last)  # 2x faster on CPU
+        return self.hidden[0](self.conv(x))
 
     def logits(self, x: Tensor) -> Tensor:
         """Class logits (B, 10) of images (B, 1, 28, 28) in [0, 1]."""
@@ -87,7 +88,7 @@ def load_classifier(path: str | Path | None = None, device: torch.device | str =
     model = MNISTClassifier()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval().requires_grad_(False)
-    return model.to(device)
+    return model.to(device=device, memory_format=torch.channels_last)  # channels-last convs and max-pools
 
 
 # ---------------------------------------------------------------------------------------------------------------
