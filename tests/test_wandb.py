@@ -1,0 +1,119 @@
+"""The W&B structure of a real offline run: name, group, tags, resolved config, summaries and media with their step.
+
+wandb 0.31 has no Python reader for the ``.wandb`` transaction log (the old ``wandb.sdk.internal.datastore`` is gone;
+the Go core reads it), and offline runs write no ``config.yaml`` or ``wandb-summary.json``. So ``read_records`` walks
+the log's block framing (the LevelDB log layout: 32 KiB blocks of records with a CRC32, a length and a FULL/FIRST/
+MIDDLE/LAST type) and decodes each record with wandb's own protobuf ``wandb.proto.wandb_internal_pb2.Record``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS, run_module
+
+from gan_lab.cli import WANDB_SUMMARIES
+
+BLOCK = 32 * 1024
+HEADER = 7  # ':W&B' + 2 magic bytes + version; each record header: crc32 (4), length (2), type (1)
+
+
+def read_records(path: Path) -> list:
+    """The protobuf Records of a ``run-*.wandb`` file, checksums verified."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a W&B transaction log"
+    records, pending, pos = [], b"", HEADER
+    while pos + HEADER <= len(data):
+        if BLOCK - pos % BLOCK < HEADER:  # the tail of a block too short for a header is padding
+            pos += BLOCK - pos % BLOCK
+            continue
+        crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        chunk = data[pos + HEADER : pos + HEADER + length]
+        pos += HEADER + length
+        if kind == 0:
+            continue
+        assert zlib.crc32(chunk, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF == crc, "corrupt record"
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):  # FULL or LAST ends a record
+            records.append(wandb_internal_pb2.Record.FromString(pending))
+    return records
+
+
+def _items(updates) -> dict:
+    """{'a/b' or 'a.b.c': value} from config/summary/history update items (key or nested_key, JSON values)."""
+    return {item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in updates}
+
+
+def read_offline_run(folder: Path) -> dict:
+    """The run record, the merged config and summary, the history rows and the metric definitions of a run."""
+    (log,) = folder.glob("run-*.wandb")
+    run, config, summary, history, metrics = None, {}, {}, [], {}
+    for record in read_records(log):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = record.run
+        elif kind == "config":
+            config.update(_items(record.config.update))
+        elif kind == "summary":
+            summary.update(_items(record.summary.update))
+        elif kind == "history":
+            history.append(_items(record.history.item))
+        elif kind == "metric" and record.metric.name:
+            metrics[record.metric.name] = record.metric
+    return {"run": run, "config": config, "summary": summary, "history": history, "metrics": metrics}
+
+
+@pytest.mark.slow
+def test_offline_run_carries_names_config_summaries_and_media(tmp_path, data_dir):
+    """A tiny fit with W&B on logs its name, group, tags, resolved config, best/last FID, and grids at their step."""
+    root = tmp_path / "runs"
+    result = run_module(
+        "gan_lab",
+        "fit",
+        *("--config", str(CONFIGS / "base.yaml"), "--config", str(CONFIGS / "gan" / "wgan.yaml")),
+        *("--config", str(CONFIGS / "tiny.yaml"), "--run.root", str(root), "--run.wandb", "true"),
+        *("--run.tags", "[ablation]", "--seed_everything", "3", "--trainer.max_epochs", "2"),
+        *("--trainer.callbacks+=callbacks.metrics.GenerativeMetrics", "--trainer.callbacks.n_samples", "64"),
+        *("--trainer.callbacks.n_real", "64", "--trainer.callbacks.plot", "false"),
+        env={"LAB_DATA_DIR": data_dir},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(root / "wgan-tiny-s3" / "version_0" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    (folder,) = (root / "wandb").glob("offline-run-*")
+    logged = read_offline_run(folder)
+
+    run = logged["run"]
+    assert run.display_name == "wgan-tiny-s3" and run.run_group == "wgan"
+    assert set(run.tags) == {"wgan", "mnist", "mlp", "ablation"}
+
+    config = logged["config"]
+    assert {"seed_everything", "trainer", "model", "data", "run"} <= set(config)
+    assert config["seed_everything"] == 3 and config["trainer"]["max_epochs"] == 2
+    assert config["model"]["class_path"] == "gan_lab.wgan.WGANGP"
+    assert config["model"]["init_args"]["n_critic"] == 5 and config["data"]["init_args"]["value_range"] == "tanh"
+
+    summary = logged["summary"]
+    d_losses = [float(row["train/d_loss"]) for row in rows if row["train/d_loss"]]
+    assert summary["train/d_loss"] == pytest.approx(d_losses[-1])
+    fids = [float(row["val/fid"]) for row in rows if row["val/fid"]]
+    assert len(fids) == 2
+    assert summary["val/fid"] == pytest.approx({"min": min(fids), "last": fids[-1]})
+    assert set(summary["val/is"]) == {"max", "last"}
+    for key, wanted in WANDB_SUMMARIES.items():
+        definition = logged["metrics"][key]
+        assert definition.step_metric == "trainer/global_step"
+        assert {name for name in ("min", "max", "last") if getattr(definition.summary, name)} == set(wanted.split(","))
+
+    grids = [row for row in logged["history"] if "samples._type" in row]
+    # On the x-axis of the scalars: the grid of an epoch sits at the step of that epoch's FID.
+    assert [row["trainer/global_step"] for row in grids] == [int(row["step"]) for row in rows if row["val/fid"]]
+    assert all((folder / "files" / row["samples.filenames"][0]).is_file() for row in grids)
+    assert {"interpolation/linear._type", "interpolation/slerp._type"} <= {k for row in logged["history"] for k in row}
