@@ -26,11 +26,13 @@ def publish_image(trainer: Trainer, key: str, grid: Tensor, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(grid, path)
+    # The step Lightning gives the epoch-end scalars (val/fid ...): batches, not optimizer steps (2+ per GAN batch).
+    step = max(trainer.fit_loop.epoch_loop._batches_that_stepped - 1, 0)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[grid], step=trainer.global_step)
+            logger.log_image(key=key, images=[grid], step=step)
         elif isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_image(key, grid, global_step=trainer.global_step)
+            logger.experiment.add_image(key, grid, global_step=step)
 
 
 class SampleGrid(Callback):
