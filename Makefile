@@ -44,7 +44,8 @@ $(addprefix train-,$(RNN_CONFIGS)): train-%: $(STAMP)  ## train an RNN config, e
 	$(PY) -m rnn_lab fit --config configs/base.yaml --config configs/rnn/$*.yaml $(ARGS)
 
 # make train-<family> for every configs/gan/<family>.yaml (underscores become dashes: wgan_clip -> train-wgan-clip)
-train-%: $(STAMP)  ## train a GAN family, e.g. make train-wgan (WGAN-GP)
+# (a static pattern rule: make skips plain pattern rules for .PHONY targets, so `train-%:` alone did nothing)
+$(addprefix train-,$(subst _,-,$(GAN_CONFIGS))): train-%: $(STAMP)  ## train a GAN family, e.g. make train-wgan
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/gan/$(subst -,_,$*).yaml $(ARGS)
 
 train-classifier: $(STAMP)  ## retrain the MNIST classifier behind FID/IS/coverage (gan_lab/weights/, ~15 min on CPU)
