@@ -75,12 +75,20 @@ class Run:
     def metric_keys(self) -> list[str]:
         return sorted({key for row in self.rows for key in row} - {"epoch", "step"})
 
-    def series(self, key: str) -> tuple[list[float], list[float], str]:
-        """(x, y, x label) of ``key``: against epochs completed when logged once per epoch, else against steps."""
+    def per_epoch(self, key: str) -> bool:
+        """True when ``key`` was logged at most once per epoch (epoch-end metrics such as ``val/fid``)."""
+        epochs = [row.get("epoch", math.nan) for row in self.rows if key in row]
+        return len(set(epochs)) == len(epochs) and not any(math.isnan(e) for e in epochs)
+
+    def series(self, key: str, by_epoch: bool | None = None) -> tuple[list[float], list[float], str]:
+        """(x, y, axis) of ``key``: x = epochs completed (axis ``epoch``) or the logged step (axis ``step``).
+
+        ``by_epoch`` None: by epoch when ``key`` was logged once per epoch, else by step.
+        """
+        by_epoch = self.per_epoch(key) if by_epoch is None else by_epoch
         points = [(row.get("epoch", math.nan), row.get("step", math.nan), row[key]) for row in self.rows if key in row]
-        epochs = [p[0] for p in points]
-        if points and len(set(epochs)) == len(epochs) and not any(math.isnan(e) for e in epochs):
-            return [e + 1 for e in epochs], [p[2] for p in points], "epoch"
+        if by_epoch:
+            return [p[0] + 1 for p in points], [p[2] for p in points], "epoch"
         return [p[1] for p in points], [p[2] for p in points], "step"
 
     def final(self, key: str) -> float | None:
@@ -288,9 +296,10 @@ def plot_curves(runs: Sequence[Run], key: str, path: Path) -> list[str]:
     styles = ["-", "--", ":", "-."]
     seen_in_group: dict[str, int] = {}
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=110)
-    xlabel = "step"
+    # One x-axis for all runs: epochs only if every run logged the metric once per epoch.
+    by_epoch = all(run.per_epoch(key) for run in runs if run.final(key) is not None)
     for run in runs:
-        x, y, xlabel = run.series(key)
+        x, y, _ = run.series(key, by_epoch)
         if not y:
             continue
         index = seen_in_group.get(run.group, 0)
@@ -300,7 +309,7 @@ def plot_curves(runs: Sequence[Run], key: str, path: Path) -> list[str]:
         ax.plot(x, y, styles[index % 4], color=color, marker=marker, markersize=3, linewidth=1.4, label=run.name)
     labels = [str(line.get_label()) for line in ax.get_lines()]
     ax.set_title(key)
-    ax.set_xlabel("epochs completed" if xlabel == "epoch" else "step (optimizer steps)")
+    ax.set_xlabel("epochs completed" if by_epoch else "step (training batches)")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
     if labels:
