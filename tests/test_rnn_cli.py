@@ -1,0 +1,91 @@
+"""`python -m rnn_lab` as users run it: every RNN config fits, bad inputs give one-line errors and exit 2."""
+
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS, run_module
+
+from rnn_lab.__main__ import run
+
+RNN_CONFIGS = sorted((CONFIGS / "rnn").glob("*.yaml"))
+
+
+def _base(config: Path, root: Path) -> list[str]:
+    return ["--config", str(CONFIGS / "base.yaml"), "--config", str(config), "--config", str(CONFIGS / "tiny.yaml"),
+            "--run.root", str(root)]  # fmt: skip
+
+
+@pytest.mark.parametrize("config", RNN_CONFIGS, ids=lambda p: p.stem)
+def test_every_rnn_config_fits_with_fast_dev_run(config, tmp_path):
+    """fit runs one train and one validation batch for each configs/rnn/*.yaml, on CPU, in process."""
+    run(["fit", *_base(config, tmp_path), "--trainer.fast_dev_run=true"])
+
+
+def test_manual_implementation_fits(tmp_path):
+    """The hand-written cells train through the same CLI (implementation: manual)."""
+    run(["fit", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path), "--model.implementation=manual"])
+    assert list(tmp_path.glob("lstm-tiny-s0/version_0/metrics.csv"))
+
+
+@pytest.mark.slow
+def test_fit_then_test_as_a_subprocess(tmp_path):
+    """`python -m rnn_lab fit ...` exits 0 and writes metrics under the run name; `test` on its checkpoint exits 0."""
+    result = run_module("rnn_lab", "fit", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = tmp_path / "lstm-tiny-s0" / "version_0"
+    assert "val/acc" in (run_dir / "metrics.csv").read_text()
+    checkpoint = next(run_dir.glob("checkpoints/*.ckpt"))
+    result = run_module(
+        "rnn_lab", "test", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path), "--ckpt_path", str(checkpoint)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_bad_value_fails_in_a_subprocess_with_one_line(tmp_path):
+    """A palindrome of length 1 stops `python -m rnn_lab fit` before training: exit 2, one `error:` line."""
+    result = run_module("rnn_lab", "fit", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path), "--data.seq_len=1")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "seq_len" in errors[0], result.stderr[-2000:]
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("--model.cell=lstn", "rnn, lstm, gru"),
+        ("--model.implementation=cuda", "manual, torch"),
+        ("--data.train_fraction=1.5", "train_fraction"),
+        ("--data.batch_size=0", "batch_size"),
+        ("--model.hidden_dim=abc", "hidden_dim"),
+    ],
+)
+def test_bad_inputs_give_one_line_error_and_exit_2(override, words, tmp_path, capsys):
+    """Misspelt choices, impossible sizes and wrong types: exit 2 with one `error:` line naming the problem."""
+    with pytest.raises(SystemExit) as exit_info:
+        run(["fit", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path), override])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and words in err[0], err
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        (["sweep", "--lengths", "1", "5"], "--lengths"),
+        (["sweep", "--cells", "lstn"], "lstn"),
+        (["sweep", "--max_steps", "0"], "--max_steps"),
+        (["gradient-flow", "--output", "plot.jpg"], ".png"),
+        (["gradient-flow", "--seq_len", "1"], "--seq_len"),
+    ],
+)
+def test_bad_subcommand_arguments_give_one_line_error(command, words, tmp_path, capsys, monkeypatch):
+    """sweep and gradient-flow refuse bad arguments with exit 2 and one `error:` line, before any work."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run(command)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and words in err[0], err
+    assert not (tmp_path / "runs").exists()
