@@ -68,7 +68,8 @@ def test_evaluate_cli_prints_and_writes_json(checkpoint, tmp_path, data_dir):
     for key in ("fid", "is", "classes_covered", "class_kl", "fid_floor", "is_real", "classes_covered_real"):
         assert key in values, key
     assert 0 < values["fid_floor"] < values["fid"]  # an untrained generator is further from MNIST than MNIST itself
-    assert values["is_real"] > 9.0 and values["classes_covered_real"] == 10  # the trained classifier on real digits
+    # real digits on the trained classifier; 10 splits of 30 images bias IS down (about 9.8 with n = 10,000)
+    assert values["is_real"] > 7.5 and values["classes_covered_real"] == 10
 
 
 @pytest.mark.parametrize(

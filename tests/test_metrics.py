@@ -83,6 +83,7 @@ def test_fid_grows_with_the_shift_of_the_fake_set(classifier, real):
     assert all(a < b for a, b in zip(values, values[1:], strict=False)), values
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torchmetrics' notes on the feature buffer and on std of 1 split
 @pytest.mark.parametrize("k", [1, 2, 5, 10])
 def test_inception_score_of_one_hot_logits_equals_number_of_classes(k):
     """IS of (near) one-hot logits over k equally used classes is k; a single class gives 1."""
@@ -184,18 +185,19 @@ def make_random_inception_weights(path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:std\\(\\):UserWarning")  # IS std of a single split
 def test_inception_backbone_runs_offline_with_local_weights(tmp_path, classifier, real):
     """The InceptionV3 path (3-channel repeat, uint8, resize, 2048-d FID, 1008-logit IS) runs end to end offline."""
     weights = tmp_path / "inception.pth"
     make_random_inception_weights(weights)
     metrics = ImageMetrics("inception", classifier=classifier, inception_weights=str(weights), is_splits=1)
-    metrics.update(real[:4], real=True)
-    metrics.update(real[4:8], real=False)
-    assert metrics.inception_score.features[0].shape == (4, 1008)
+    metrics.update(real[:2], real=True)  # 2 + 2 images: InceptionV3 costs ~0.13 s per image on a CPU core
+    metrics.update(real[2:4], real=False)
+    assert metrics.inception_score.features[0].shape == (2, 1008)
     out = metrics.compute()
     assert set(out) >= {"fid_inception", "is_inception", "classes_covered"}
     assert math.isfinite(out["fid_inception"]) and out["fid_inception"] > 0
-    assert 1.0 <= out["is_inception"] <= 4.0 + 1e-4  # at most the number of images in the split
+    assert 1.0 <= out["is_inception"] <= 2.0 + 1e-4  # at most the number of images in the split
     assert metrics.shared._last is None  # the one-batch output cache is released after each update
 
 
