@@ -394,12 +394,18 @@ class GenerativeMetrics(Callback):
         values = self.evaluate(trainer, pl_module)
         for key, value in values.items():
             if not key.endswith("histogram"):
-                pl_module.log(f"val/{key}", float(value), on_epoch=True)
+                # Identical on every rank already (torchmetrics synced); sync_dist keeps Lightning's DDP check quiet.
+                pl_module.log(f"val/{key}", float(value), on_epoch=True, sync_dist=True)
         if self.plot and trainer.is_global_zero and "class_histogram" in values:
             from callbacks.samples import run_dir
 
             path = run_dir(trainer) / "class_coverage" / f"epoch={epoch:03d}.png"
             save_coverage_plot(values["class_histogram"], path, title=f"epoch {epoch}: {values['classes_covered']}/10")
+            from pytorch_lightning.loggers import WandbLogger
+
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.log_image(key="val/class_coverage", images=[str(path)], step=trainer.global_step)
 
 
 def save_coverage_plot(histogram: list[float], path: Path, title: str = "") -> Path:
