@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def random_inception() -> SharedInception:
 
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_fid_inception_random.pth"
+    path = Path(tempfile.gettempdir()) / "bench_fid_inception_random.pth"
     empty = path.with_suffix(".empty.pth")
     torch.save({}, empty)
     torch.save(Unloaded("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty)).state_dict(), path)
