@@ -217,10 +217,8 @@ def _scan(folder: Path, depth: int) -> tuple[list[Run], list[FigureFolder]]:
     if any((v / "metrics.csv").is_file() for v in [folder, *folder.glob("version_*")]):
         return [load_run(folder)], []
     figures = _figure_folder(folder)
-    if figures is not None:
-        return [], [figures]
     runs: list[Run] = []
-    folders: list[FigureFolder] = []
+    folders: list[FigureFolder] = [figures] if figures is not None else []
     if depth > 0:
         for child in sorted(folder.iterdir()):
             skip = child.name in SKIP_DIRS or child.name.startswith(".") or _is_report(child)
@@ -515,11 +513,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m gan_lab report", description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", help="run folders (runs/wgan-default-s0), version folders or roots")
-    parser.add_argument("--root", default=None, help="a folder that holds run folders (default runs/ if no RUN_DIR)")
-    parser.add_argument("--out", default=None, help="output folder (default <root>/report or report/ beside the runs)")
-    parser.add_argument("--metrics", nargs="+", default=None, help="metric keys to plot (default FID/IS, val/, loss)")
+    description = "One page (report.md + PNGs) comparing runs, from their local CSV logs, configs and images."
+    parser = _Parser(prog="python -m gan_lab report", description=description)
+    parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run folders (runs/wgan-default-s0) or roots")
+    parser.add_argument("--root", metavar="DIR", help="a folder that holds run folders (default runs/ if no RUN_DIR)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default <root>/report or report/ beside the runs)")
+    parser.add_argument("--metrics", nargs="+", metavar="KEY", help="metric keys to plot (default FID/IS, val/, loss)")
     return parser
 
 
