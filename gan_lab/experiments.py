@@ -89,6 +89,13 @@ def _finished(run_dir: Path, epochs: int) -> tuple[dict, float] | None:
     return None
 
 
+def _load_finished(run: Run, root: Path, epochs: int) -> bool:
+    done = _finished(root / run.name, epochs * run.family.epoch_factor)
+    if done is not None:
+        run.final, run.seconds = done
+    return done is not None
+
+
 def run_one(run: Run, experiment: str, root: Path, epochs: int, extra: list[str], skip_done: bool = False) -> Run:
     """Trains one family/seed through the real CLI entry (in this worker process) and reads its ``modes.json``."""
     from gan_lab.__main__ import main as gan_main
@@ -139,26 +146,26 @@ def mean_std(values: list[float]) -> str:
 def results_table(experiment: str, runs: list[Run], n_modes: int, budget: str) -> str:
     """The markdown table: ours (mean ± std over seeds) then the published rows."""
     lines = [
-        f"| {experiment} ({n_modes} modes), {budget} | modes captured | high-quality % | reverse KL | all modes in |"
-        " s / run |",
-        "|---|---|---|---|---|---|",
+        f"| {experiment} ({n_modes} modes), {budget} | seeds | modes captured | high-quality % | reverse KL |"
+        " all modes | s / run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for family in dict.fromkeys(r.family for r in runs):
         mine = [r for r in runs if r.family == family and not r.error]
         failed = len([r for r in runs if r.family == family]) - len(mine)
         if not mine:
-            lines.append(f"| {family.label} | failed | | | | |")
+            lines.append(f"| {family.label} | 0 | failed | | | | |")
             continue
         full = sum(r.final["modes"] == n_modes for r in mine)
         lines.append(
-            f"| {family.label} | {mean_std([r.final['modes'] for r in mine])} "
+            f"| {family.label} | {len(mine)} | {mean_std([r.final['modes'] for r in mine])} "
             f"| {mean_std([r.final['hq_percent'] for r in mine])} | {mean_std([r.final['reverse_kl'] for r in mine])} "
             f"| {full}/{len(mine)} seeds{f' ({failed} failed)' if failed else ''} "
             f"| {statistics.mean(r.seconds for r in mine):.0f} |"
         )
     for label, modes, hq, rkl in PUBLISHED[experiment]:
         rkl_text = "—" if rkl is None else f"{rkl:.2f}"
-        lines.append(f"| *{label}* | *{modes}* | *{hq}* | *{rkl_text}* | | |")
+        lines.append(f"| *{label}* | | *{modes}* | *{hq}* | *{rkl_text}* | | |")
     return "\n".join(lines)
 
 
@@ -169,6 +176,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20, help="epochs of 100 generator steps (default 20)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each (default 2)")
     parser.add_argument("--families", nargs="*", default=None, help=f"subset of {[f.slug for f in FAMILIES]}")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild results.md from finished runs")
     parser.add_argument("--skip-done", action="store_true", help="reuse runs in --out that already finished")
     parser.add_argument("--out", default=None, help="output folder (default runs/<experiment>)")
     parser.add_argument("extra", nargs="*", help="after `--`: extra CLI arguments for every run")
@@ -197,8 +205,11 @@ def main(argv: list[str] | None = None) -> None:
     runs.sort(key=lambda r: -{"unrolled10": 10, "unrolled5": 5, "wgan": 3}.get(r.family.slug, 1))
     print(f"{len(runs)} runs ({len(families)} families x {args.seeds} seeds), {args.jobs} at a time -> {out}/")
     start = time.perf_counter()
+    if args.report_only:  # rebuild the table from the finished runs in --out, run nothing
+        runs = [r for r in runs if _load_finished(r, root, args.epochs)]
     with ProcessPoolExecutor(args.jobs, initializer=_init_worker) as pool:
-        jobs = [pool.submit(run_one, r, args.experiment, root, args.epochs, extra, args.skip_done) for r in runs]
+        skip = args.skip_done or args.report_only
+        jobs = [pool.submit(run_one, r, args.experiment, root, args.epochs, extra, skip) for r in runs]
         runs = []
         for job in jobs:
             run = job.result()
@@ -207,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {run.name}: {status} ({run.seconds:.0f} s)", flush=True)
     runs.sort(key=lambda r: (families.index(r.family), r.seed))
     n_modes = 8 if args.experiment == "ring" else 25
-    budget = f"{args.epochs * 100} generator steps, {args.seeds} seeds"
+    budget = f"{args.epochs * 100} generator steps"
     table = results_table(args.experiment, runs, n_modes, budget)
     command = "python -m gan_lab.experiments " + " ".join(argv)
     wall = time.perf_counter() - start
