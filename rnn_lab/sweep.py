@@ -193,6 +193,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--root", default="runs", help="the sweep writes <root>/palindrome-sweep-<time>/")
+    parser.add_argument(
+        "--report", nargs="+", metavar="CSV", help="train nothing: redraw the table and plot from results.csv files"
+    )
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]
     opts = parser.parse_args(args)
     if min(opts.lengths) < 2:
@@ -205,7 +208,46 @@ def parse_args(args: list[str]) -> argparse.Namespace:
         fail(f"--target must be in (0, 1] and --lr positive; got {opts.target} and {opts.lr}")
     if Path(opts.root).exists() and not Path(opts.root).is_dir():
         fail(f"--root {opts.root} is a file, not a folder")
+    for path in opts.report or []:
+        if not Path(path).is_file():
+            fail(f"--report: no such file {path}")
     return opts
+
+
+def read_results(paths: list[str]) -> list[RunResult]:
+    """Rows of one or more results.csv files."""
+    results = []
+    for path in paths:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                results.append(
+                    RunResult(
+                        cell=row["cell"],
+                        seq_len=int(row["seq_len"]),
+                        seed=int(row["seed"]),
+                        best_val_acc=float(row["best_val_acc"]),
+                        final_val_acc=float(row["final_val_acc"]),
+                        steps=int(row["steps"]),
+                        steps_to_target=int(row["steps_to_target"]) if row["steps_to_target"] else None,
+                        seconds=float(row["seconds"]),
+                    )
+                )
+    return results
+
+
+def write_report(results: list[RunResult], run_dir: Path, command: str, target: float) -> str:
+    """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown table."""
+    cells = [cell for cell in CELLS if any(r.cell == cell for r in results)]
+    lengths = sorted({r.seq_len for r in results})
+    seeds = sorted({r.seed for r in results})
+    table = summarise(results, cells, lengths, target)
+    (run_dir / "results.md").write_text(
+        f"Command: `{command.strip()}`\n\nBest validation accuracy over seeds {seeds} (mean ± std); steps to "
+        f"{100 * target:g}%: median over the seeds that got there (how many did; the lower middle value for an "
+        f"even count).\n\n{table}"
+    )
+    plot(results, cells, lengths, run_dir / "accuracy_vs_length.png")
+    return table
 
 
 def sweep_main(args: list[str]) -> Path:
@@ -214,6 +256,11 @@ def sweep_main(args: list[str]) -> Path:
     lengths, cells = sorted(set(opts.lengths)), list(dict.fromkeys(opts.cells))
     run_dir = Path(opts.root) / f"palindrome-sweep-{datetime.now():%Y%m%d-%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=False)
+    command = "python -m rnn_lab sweep " + " ".join(args)
+    if opts.report:
+        print(write_report(read_results(opts.report), run_dir, command, opts.target))
+        print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
+        return run_dir
     common = {k: getattr(opts, k) for k in ("max_steps", "val_every", "target", "hidden_dim", "batch_size")}
     common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation", "threads")}
     # Longest first, so the slow runs do not all end up at the tail of the pool.
@@ -251,14 +298,7 @@ def sweep_main(args: list[str]) -> Path:
         pool.shutdown()
     handle.close()
     results.sort(key=lambda r: (r.cell, r.seq_len, r.seed))
-    table = summarise(results, cells, lengths, opts.target)
-    command = "python -m rnn_lab sweep " + " ".join(args)
-    (run_dir / "results.md").write_text(
-        f"Command: `{command.strip()}`\n\nBest validation accuracy over seeds {opts.seeds} (mean ± std); steps to "
-        f"{100 * opts.target:g}%: median over the seeds that got there (how many did).\n\n{table}"
-    )
-    plot(results, cells, lengths, run_dir / "accuracy_vs_length.png")
-    print(table)
+    print(write_report(results, run_dir, command, opts.target))
     print(
         f"Sweep done in {time.perf_counter() - start:.0f} s: {run_dir}/results.csv, results.md, accuracy_vs_length.png"
     )
