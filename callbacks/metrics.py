@@ -266,7 +266,9 @@ class ImageMetrics(nn.Module):
     def compute(self, seed: int = 0) -> dict[str, Any]:
         """Metrics of the generated images seen since the last ``reset``: fid, is, is_std, classes_covered, ..."""
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # InceptionScore shuffles before splitting: keep the training RNG untouched
+            # InceptionScore shuffles (CPU randperm) before splitting: seed only the CPU generator, inside the fork,
+            # so the training run's CPU and CUDA streams are untouched.
+            torch.random.default_generator.manual_seed(seed)
             is_mean, is_std = self.inception_score.compute()
         out: dict[str, Any] = {
             f"fid{self.suffix}": float(self.fid.compute()),
