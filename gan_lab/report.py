@@ -499,12 +499,21 @@ def write_report(
 
 
 def default_out(paths: Sequence[str | os.PathLike], root: str | None) -> Path:
-    """``<root>/report`` for a root, else ``report`` beside the run folders given (their common parent)."""
+    """``<root>/report`` for a root; for run folders, ``report`` in the folder that holds them (their common parent)."""
     if root is not None:
         return Path(root) / "report"
-    folders = [Path(p).resolve() for p in paths]
-    folders = [f.parent if _version_number(f) >= 0 else f for f in folders]
-    return Path(os.path.relpath(Path(os.path.commonpath([f.parent for f in folders])) / "report"))
+    holders = []
+    for raw in paths:
+        path = Path(raw).resolve()
+        if (path / "metrics.csv").is_file():  # a version folder: its run folder's parent holds the runs
+            holders.append(path.parent.parent if _version_number(path) >= 0 else path.parent)
+        elif any((v / "metrics.csv").is_file() for v in path.glob("version_*")):  # a run folder
+            holders.append(path.parent)
+        else:  # a root of runs
+            holders.append(path)
+    out = Path(os.path.commonpath(holders)) / "report"
+    relative = Path(os.path.relpath(out))
+    return out if relative.parts[:1] == ("..",) else relative
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,6 +11,7 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 import matplotlib.image
@@ -175,3 +176,15 @@ def test_report_on_two_real_tiny_runs(tmp_path, data_dir):
     assert labels == ["wgan-tiny-s0", "wgan-tiny-s1"]  # both curves drawn in one plot
     assert report.compose_samples(runs, tmp_path / "samples.png") == ["wgan-tiny-s0", "wgan-tiny-s1"]
     assert all(run.sample_grid().name == "epoch=000.png" for run in runs)
+
+
+def test_default_output_folder_is_beside_the_runs(tmp_path, monkeypatch):
+    """Without --out the page goes to report/ in the folder holding the runs, whichever way they were named."""
+    for seed in (0, 1):
+        write_run(tmp_path / "runs", f"gan-default-s{seed}", gan_rows([50.0]), seed=seed)
+    monkeypatch.chdir(tmp_path)
+    expected = Path("runs") / "report"
+    assert report.default_out(["runs"], None) == expected
+    assert report.default_out(["runs/gan-default-s0", "runs/gan-default-s1"], None) == expected
+    assert report.default_out(["runs/gan-default-s0/version_0"], None) == expected
+    assert report.default_out([], "runs") == expected
