@@ -148,7 +148,7 @@ def summarise(results: list[RunResult], cells: list[str], lengths: list[int], ta
 
 
 def plot(results: list[RunResult], cells: list[str], lengths: list[int], path: Path) -> None:
-    """Best validation accuracy vs length, mean ± std over seeds, one line per cell; chance level dashed."""
+    """Best validation accuracy vs length: mean ± std over seeds per cell, each run as a dot, chance dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,7 +163,11 @@ def plot(results: list[RunResult], cells: list[str], lengths: list[int], path: P
                 xs.append(length)
                 means.append(acc.mean().item())
                 stds.append(acc.std().item() if acc.numel() > 1 else 0.0)
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=cell)
+        line = ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=cell)
+        runs = [r for r in results if r.cell == cell]
+        ax.scatter(
+            [r.seq_len for r in runs], [r.best_val_acc for r in runs], s=12, alpha=0.4, color=line[0].get_color()
+        )
     ax.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xlabel("palindrome length")
     ax.set_ylabel("best validation accuracy")
