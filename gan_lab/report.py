@@ -308,6 +308,10 @@ def plot_curves(runs: Sequence[Run], key: str, path: Path) -> list[str]:
     labels = [str(line.get_label()) for line in ax.get_lines()]
     ax.set_title(key)
     ax.set_xlabel("epochs completed" if by_epoch else "step (training batches)")
+    if by_epoch:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
     if labels:
@@ -315,7 +319,7 @@ def plot_curves(runs: Sequence[Run], key: str, path: Path) -> list[str]:
         ax.legend(fontsize=8, loc="upper left" if outside else "best", bbox_to_anchor=(1.01, 1.0) if outside else None)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return labels
 
@@ -424,7 +428,7 @@ def compose_samples(runs: Sequence[Run], path: Path, columns: int = 4) -> list[s
         ax.set_title(f"{name}\n{grid.stem}", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return [name for name, _ in grids]
 
