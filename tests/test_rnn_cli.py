@@ -21,6 +21,7 @@ def test_every_rnn_config_fits_with_fast_dev_run(config, tmp_path):
     run(["fit", *_base(config, tmp_path), "--trainer.fast_dev_run=true"])
 
 
+@pytest.mark.slow
 def test_manual_implementation_fits(tmp_path):
     """The hand-written cells train through the same CLI (implementation: manual)."""
     run(["fit", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path), "--model.implementation=manual"])
