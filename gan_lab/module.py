@@ -68,21 +68,33 @@ def check_value_range(value_range: str | None, output_activation: str, what: str
     return output_activation
 
 
+def check_metrics_args(every_n_epochs: int, samples: int) -> tuple[int, int]:
+    """Validates the metric cadence (>= 0) and sample count (>= 2) of an image family."""
+    if every_n_epochs < 0 or samples < 2:
+        raise ValueError(
+            f"metrics_every_n_epochs must be >= 0 and metrics_samples >= 2, got {every_n_epochs}, {samples}"
+        )
+    return every_n_epochs, samples
+
+
 class ImageGeneratorMixin:
     """The shared half of the protocol: ``data_range``, ``to_unit``, ``sample`` and the image callbacks.
 
     Subclasses set ``latent_dim``, ``image_shape``, ``value_range`` and implement ``generate(z)``.
 
-    The sample-grid and interpolation callbacks are attached by ``configure_callbacks`` from the init args
-    ``sample_every_n_epochs`` (0 turns them off) rather than by a ``callbacks:`` list repeated in every family YAML:
-    every image family then gets them for free, a one-line override changes the cadence, and a SampleGrid or
-    LatentInterpolation given explicitly in ``trainer.callbacks`` wins (it is then not added twice).
+    ``configure_callbacks`` attaches the sample-grid and interpolation callbacks (init arg ``sample_every_n_epochs``,
+    0 turns them off) and, for MNIST-shaped images, FID / IS / class coverage (``callbacks.metrics.GenerativeMetrics``;
+    init args ``metrics_every_n_epochs`` and ``metrics_samples``) rather than a ``callbacks:`` list repeated in every
+    family YAML: every image family gets them for free, a one-line override changes the cadence, and one of these
+    callbacks given explicitly in ``trainer.callbacks`` wins (it is then not added twice).
     """
 
     latent_dim: int
     image_shape: tuple[int, ...]
     value_range: str
     sample_every_n_epochs: int
+    metrics_every_n_epochs: int
+    metrics_samples: int
 
     @property
     def data_range(self) -> tuple[float, float]:
@@ -114,17 +126,30 @@ class ImageGeneratorMixin:
             self.train(was_training)  # type: ignore[attr-defined]
 
     def configure_callbacks(self) -> list[Callback]:
-        if self.sample_every_n_epochs <= 0 or len(self.image_shape) != 3:
-            return []  # off, or not images (e.g. 2-D points)
+        if len(self.image_shape) != 3:
+            return []  # not images (e.g. 2-D points)
         from callbacks.interpolation import LatentInterpolation
+        from callbacks.metrics import GenerativeMetrics
         from callbacks.samples import SampleGrid
 
         present = tuple(type(cb) for cb in self.trainer.callbacks)  # type: ignore[attr-defined]
-        wanted: list[Callback] = [
-            SampleGrid(every_n_epochs=self.sample_every_n_epochs),
-            LatentInterpolation(every_n_epochs=self.sample_every_n_epochs),
-        ]
+        wanted: list[Callback] = []
+        if self.sample_every_n_epochs > 0:
+            wanted += [
+                SampleGrid(every_n_epochs=self.sample_every_n_epochs),
+                LatentInterpolation(every_n_epochs=self.sample_every_n_epochs),
+            ]
+        if self.metrics_every_n_epochs > 0 and tuple(self.image_shape) == (1, 28, 28):
+            wanted.append(GenerativeMetrics(every_n_epochs=self.metrics_every_n_epochs, **self._metrics_sizes()))
         return [cb for cb in wanted if not issubclass(type(cb), present)]
+
+    def _metrics_sizes(self) -> dict[str, int]:
+        """Sample and reference sizes of FID/IS: ``metrics_samples``, or 256 in smoke runs (fast_dev_run or an
+        integer ``limit_train_batches``, as configs/tiny.yaml sets), whose metric values only prove the path runs."""
+        trainer = self.trainer  # type: ignore[attr-defined]
+        smoke = bool(trainer.fast_dev_run) or isinstance(trainer.limit_train_batches, int)
+        n = min(self.metrics_samples, 256) if smoke else self.metrics_samples
+        return {"n_samples": n, "n_real": min(n, 10000)}
 
 
 class GANModule(ImageGeneratorMixin, LightningModule):
@@ -143,6 +168,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         instance_noise_steps: critic steps over which sigma is annealed linearly to 0.
         gradient_clip_val: clip the global gradient norm of both networks to this value (None: no clipping).
         sample_every_n_epochs: cadence of the sample-grid and interpolation images (0: none).
+        metrics_every_n_epochs: cadence of FID, IS and class coverage on MNIST-shaped images (0: none).
+        metrics_samples: generated images per metric evaluation (10,000: the usual FID sample size).
     """
 
     family = "gan"
@@ -160,6 +187,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         instance_noise_steps: int = 10000,
         gradient_clip_val: float | None = None,
         sample_every_n_epochs: int = 1,
+        metrics_every_n_epochs: int = 1,
+        metrics_samples: int = 10000,
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "image_shape", "output_activation"):
@@ -190,6 +219,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         self.instance_noise_steps = instance_noise_steps
         self.gradient_clip_val = gradient_clip_val
         self.sample_every_n_epochs = sample_every_n_epochs
+        self.metrics_every_n_epochs, self.metrics_samples = check_metrics_args(metrics_every_n_epochs, metrics_samples)
         self.critic_steps = 0  # critic steps taken so far; the n_critic phase is derived from it (saved in checkpoints)
         self.automatic_optimization = False
 

@@ -16,7 +16,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gan_lab import losses
-from gan_lab.module import VALUE_RANGES, ImageGeneratorMixin
+from gan_lab.module import VALUE_RANGES, ImageGeneratorMixin, check_metrics_args
 
 
 class VAE(ImageGeneratorMixin, LightningModule):
@@ -28,6 +28,8 @@ class VAE(ImageGeneratorMixin, LightningModule):
     value_range: data scaling, linked from ``data.init_args.value_range`` (tanh or sigmoid; default sigmoid);
         samples are returned in this range.
     sample_every_n_epochs: cadence of the sample-grid and interpolation images (0: none).
+    metrics_every_n_epochs: cadence of FID, IS and class coverage (0: none).
+    metrics_samples: generated images per metric evaluation.
     """
 
     family = "vae"
@@ -40,6 +42,8 @@ class VAE(ImageGeneratorMixin, LightningModule):
         beta: float = 1.0,
         value_range: str | None = None,
         sample_every_n_epochs: int = 1,
+        metrics_every_n_epochs: int = 1,
+        metrics_samples: int = 10000,
     ) -> None:
         super().__init__()
         if getattr(decoder, "output_activation", None) != "none":
@@ -63,6 +67,7 @@ class VAE(ImageGeneratorMixin, LightningModule):
         self.optimizer = optimizer or functools.partial(torch.optim.Adam, lr=1e-3)
         self.beta = beta
         self.sample_every_n_epochs = sample_every_n_epochs
+        self.metrics_every_n_epochs, self.metrics_samples = check_metrics_args(metrics_every_n_epochs, metrics_samples)
 
     def generate(self, z: Tensor) -> Tensor:
         """Mean image of p(x | z), mapped to ``data_range``: (B, latent_dim) -> (B, C, H, W)."""

@@ -4,6 +4,7 @@ import torch
 from pytorch_lightning import Trainer
 
 from callbacks.interpolation import LatentInterpolation, interpolation_path, slerp
+from callbacks.metrics import GenerativeMetrics
 from callbacks.samples import SampleGrid
 from gan_lab.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_lab.wgan import WGANGP
@@ -49,9 +50,15 @@ def test_callbacks_write_pngs_with_fixed_noise_and_restore_mode(tmp_path):
 
 
 def test_module_attaches_callbacks_unless_given(tmp_path):
-    """configure_callbacks adds SampleGrid and LatentInterpolation, but not a type the trainer already has."""
+    """configure_callbacks adds SampleGrid, LatentInterpolation and the metrics, but not a type the trainer has."""
     module = tiny_module()
     module.trainer = Trainer(default_root_dir=tmp_path, logger=False, callbacks=[SampleGrid(nrow=2)])
-    assert [type(cb) for cb in module.configure_callbacks()] == [LatentInterpolation]
+    added = module.configure_callbacks()
+    assert [type(cb) for cb in added] == [LatentInterpolation, GenerativeMetrics]
+    assert added[1].n_samples == module.metrics_samples == 10000  # a full run: the usual FID sample size
+    module.trainer = Trainer(default_root_dir=tmp_path, logger=False, limit_train_batches=3)
+    assert module.configure_callbacks()[-1].n_samples == 256  # a smoke run (configs/tiny.yaml): small metrics
     module.sample_every_n_epochs = 0
+    assert [type(cb) for cb in module.configure_callbacks()] == [GenerativeMetrics]
+    module.metrics_every_n_epochs = 0
     assert module.configure_callbacks() == []
