@@ -303,7 +303,7 @@ def mnist_images(split: str, n: int, data_dir: str | None = None, offset: int = 
     data = MNISTDataModule(data_dir=data_dir, val_size=0, download=False).dataset(split)
     if offset + n > len(data):
         raise ValueError(f"asked for {n} MNIST {split} images from index {offset}, the split holds {len(data)}")
-    return data.images[offset : offset + n]
+    return data.tensors[0][offset : offset + n]  # images (N, 1, 28, 28) uint8
 
 
 def shard(n: int, rank: int, world_size: int) -> slice:

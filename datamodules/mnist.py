@@ -14,11 +14,11 @@ from urllib.parse import urlparse
 import torch
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from torchvision.datasets import MNIST
 
 from datamodules import default_data_dir
-from datamodules.sampling import make_loader
+from datamodules.sampling import TensorBatchDataset, make_loader
 from gan_lab.cli import LabError
 
 MNIST_FILES = (
@@ -59,24 +59,6 @@ def _missing_message(data_dir: str | Path, missing: list[str], reason: str) -> s
         f"MNIST not found: {reason}. Put the four files {', '.join(MNIST_FILES)} (missing: {', '.join(missing)}) "
         f"in {raw}/, or set LAB_DATA_DIR to the folder that holds MNIST/raw"
     )
-
-
-class BatchDataset(Dataset):
-    """A uint8 image tensor served a whole batch at a time through ``__getitems__`` (one gather per batch)."""
-
-    def __init__(self, images: Tensor, labels: Tensor) -> None:
-        self.images = images  # (N, 1, 28, 28) uint8
-        self.labels = labels  # (N,) int64
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        return self.images[index], self.labels[index]
-
-    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
-        index = torch.as_tensor(indices)
-        return self.images[index], self.labels[index]  # (B, 1, 28, 28) uint8, (B,)
 
 
 class NormalizeBatch:
@@ -142,7 +124,7 @@ class MNISTDataModule(LightningDataModule):
         self.download_timeout = download_timeout
         self.shuffle = shuffle
         self.image_shape = (1, 28, 28)
-        self._splits: dict[str, BatchDataset] = {}
+        self._splits: dict[str, TensorBatchDataset] = {}
         missing = missing_files(self.data_dir)
         if missing and not download:
             raise MNISTMissingError(_missing_message(self.data_dir, missing, "download is off"))
@@ -176,13 +158,13 @@ class MNISTDataModule(LightningDataModule):
         images, labels = train.data.unsqueeze(1), train.targets  # (60000, 1, 28, 28) uint8
         n_train = len(images) - self.val_size
         cap = self.subset or len(images)
-        self._splits["train"] = BatchDataset(images[: min(cap, n_train)], labels[: min(cap, n_train)])
+        self._splits["train"] = TensorBatchDataset(images[: min(cap, n_train)], labels[: min(cap, n_train)])
         val_end = n_train + min(cap, self.val_size)
-        self._splits["val"] = BatchDataset(images[n_train:val_end], labels[n_train:val_end])
-        self._splits["test"] = BatchDataset(test.data.unsqueeze(1)[:cap], test.targets[:cap])
+        self._splits["val"] = TensorBatchDataset(images[n_train:val_end], labels[n_train:val_end])
+        self._splits["test"] = TensorBatchDataset(test.data.unsqueeze(1)[:cap], test.targets[:cap])
 
-    def dataset(self, split: str) -> BatchDataset:
-        """The uint8 ``BatchDataset`` of ``split`` (``train``, ``val`` or ``test``), loading the files if needed."""
+    def dataset(self, split: str) -> TensorBatchDataset:
+        """The uint8 dataset of ``split`` (``train``, ``val`` or ``test``), loading the files if needed."""
         self.setup()
         return self._splits[split]
 

@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import DataLoader
+
+from datamodules.sampling import TensorBatchDataset, make_loader
 
 NUM_DIGITS = 10
 _EXACT_KEY_DIGITS = 18  # 10**18 < 2**63: halves up to 18 digits are encoded exactly as one int64 key
@@ -145,20 +147,19 @@ class PalindromeDataModule(LightningDataModule):
         self.save_hyperparameters()
         self.seq_len, self.num_samples, self.batch_size = seq_len, num_samples, batch_size
         self.train_fraction, self.one_hot, self.seed = train_fraction, one_hot, seed
-        self.train_set: TensorDataset | None = None
-        self.val_set: TensorDataset | None = None
+        self.train_set: TensorBatchDataset | None = None
+        self.val_set: TensorBatchDataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
             (x_train, y_train), (x_val, y_val) = palindrome_splits(
                 self.seq_len, self.num_samples, self.train_fraction, self.seed
             )
-            self.train_set, self.val_set = TensorDataset(x_train, y_train), TensorDataset(x_val, y_val)
+            self.train_set, self.val_set = TensorBatchDataset(x_train, y_train), TensorBatchDataset(x_val, y_val)
 
-    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
-        # One tensor index per batch instead of batch_size __getitem__ calls and a collate.
-        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None)
+    def _loader(self, dataset: TensorBatchDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        # One gather per batch; the order is a function of (run seed, epoch), sharded by Lightning under DDP.
+        return make_loader(dataset, batch_size, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)

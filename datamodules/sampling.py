@@ -13,7 +13,36 @@ from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class TensorBatchDataset(Dataset):
+    """Tensors of equal length served a whole batch at a time through ``__getitems__``: one gather per batch.
+
+    The DataLoader then calls ``__getitems__(indices)`` once per batch instead of ``__getitem__`` per sample plus a
+    collate; samplers (ours, or Lightning's ``DistributedSampler`` under DDP) keep working on indices as usual.
+    """
+
+    def __init__(self, *tensors: Tensor) -> None:
+        if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+            raise ValueError("TensorBatchDataset needs one or more tensors of the same length")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        index = torch.as_tensor(indices)
+        return tuple(t[index] for t in self.tensors)  # each (B, ...)
+
+
+def whole_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Collate function for ``TensorBatchDataset``: the gathered batch is already the batch."""
+    return batch
 
 
 class SeededRandomSampler(Sampler[int]):
@@ -45,7 +74,8 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader whose order depends only on (seed, epoch) and which never touches the global RNG.
 
-    ``seed=None`` takes the run's seed (``torch.initial_seed()`` after Lightning's ``seed_everything``).
+    ``seed=None`` takes the run's seed (``torch.initial_seed()`` after Lightning's ``seed_everything``). Without a
+    ``collate_fn``, batches of a ``TensorBatchDataset`` are passed on as gathered.
     """
     seed = torch.initial_seed() if seed is None else seed
     sampler = SeededRandomSampler(dataset, seed) if shuffle else None
@@ -53,7 +83,7 @@ def make_loader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=collate_fn,
+        collate_fn=collate_fn or (whole_batch if isinstance(dataset, TensorBatchDataset) else None),
         drop_last=drop_last,
         generator=torch.Generator().manual_seed(seed),  # the iterator's base seed comes from here, not global RNG
     )

@@ -22,7 +22,7 @@ def test_subset_and_val_size(data_dir):
     full = MNISTDataModule(data_dir=data_dir, val_size=0)
     small = MNISTDataModule(data_dir=data_dir, subset=100, val_size=0, batch_size=32, shuffle=False)
     assert len(small.dataset("train")) == 100 and len(small.dataset("val")) == 0
-    assert torch.equal(small.dataset("train").images, full.dataset("train").images[:100])
+    assert torch.equal(small.dataset("train").tensors[0], full.dataset("train").tensors[0][:100])
     assert len(small.train_dataloader()) == 4
 
 
