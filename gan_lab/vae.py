@@ -16,6 +16,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gan_lab import losses
+from gan_lab.cli import check_optimizer
 from gan_lab.module import VALUE_RANGES, ImageGeneratorMixin, check_metrics_args
 
 
@@ -65,6 +66,7 @@ class VAE(ImageGeneratorMixin, LightningModule):
         self.image_shape = tuple(decoder.image_shape)
         self.value_range = value_range or "sigmoid"
         self.optimizer = optimizer or functools.partial(torch.optim.Adam, lr=1e-3)
+        check_optimizer(self.optimizer, "optimizer")
         self.beta = beta
         self.sample_every_n_epochs = sample_every_n_epochs
         self.metrics_every_n_epochs, self.metrics_samples = check_metrics_args(metrics_every_n_epochs, metrics_samples)

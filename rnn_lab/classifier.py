@@ -8,6 +8,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from gan_lab.cli import check_optimizer
 from rnn_lab.cells import make_cell
 
 
@@ -43,6 +44,7 @@ class SequenceClassifier(LightningModule):
         self.save_hyperparameters(ignore=["optimizer"])
         self.cell_name, self.implementation, self.one_hot = cell, implementation, one_hot
         self.optimizer_factory = optimizer
+        check_optimizer(optimizer, "optimizer")
         self.embedding = None if one_hot else nn.Embedding(num_classes, embedding_dim)
         input_size = num_classes if one_hot else embedding_dim
         self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias)

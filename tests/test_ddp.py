@@ -38,6 +38,16 @@ def gan_cases() -> dict[str, tuple[str, list[str]]]:
     return cases
 
 
+def rnn_cases() -> dict[str, tuple[str, list[str]]]:
+    """The LSTM palindrome classifier (automatic optimization: Lightning's own DDP)."""
+    extra = ["--data.num_samples=2048", "--data.seq_len=10", "--trainer.val_check_interval=1.0"]
+    return {"lstm": ("rnn_lab", [*config_args("rnn/lstm.yaml"), *DDP, *extra])}
+
+
+def all_cases() -> dict[str, tuple[str, list[str]]]:
+    return {**gan_cases(), **rnn_cases()}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -48,12 +58,12 @@ def free_port() -> int:
 def ddp_results(tmp_path_factory, data_dir) -> dict:
     """Runs every case once in one 2-process spawn and returns what rank 0 gathered."""
     out = tmp_path_factory.mktemp("ddp") / "results.json"
-    cases = gan_cases()
+    cases = all_cases()
     mp.spawn(ddp_worker.run_cases, args=(2, free_port(), cases, str(out)), nprocs=2, join=True)
     return json.loads(Path(out).read_text())
 
 
-@pytest.mark.parametrize("family", sorted(gan_cases()))
+@pytest.mark.parametrize("family", sorted(all_cases()))
 def test_family_trains_under_ddp_with_identical_replicas(ddp_results, family):
     """Both ranks finish with finite losses, the same number of steps and bit-identical weights."""
     rank0, rank1 = ddp_results[family]

@@ -17,6 +17,7 @@ from callbacks.guards import DivergenceError
 from gan_lab.__main__ import main as gan_main
 from gan_lab.checkpoint import load_module
 from gan_lab.cli import LabCLI
+from rnn_lab.__main__ import run as rnn_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,6 +76,45 @@ def test_wgan_gp_resume_reproduces_the_uninterrupted_run(tmp_path):
     # the fixed noise of the sample grids is the same too: the last grids are identical files
     grid = "samples/epoch=002.png"
     assert (run_dir(tmp_path / "straight") / grid).read_bytes() == (run_dir(tmp_path / "resumed") / grid).read_bytes()
+
+
+def lstm_args(root: Path, epochs: int, *extra: str) -> list[str]:
+    """An LSTM on 3,000 palindromes of length 12: 19 batches of 128 per epoch, validation and checkpoint per epoch."""
+    configs = [f"--config={REPO / 'configs' / name}" for name in ("base.yaml", "rnn/lstm.yaml", "tiny.yaml")]
+    return [
+        "fit",
+        *configs,
+        f"--run.root={root}",
+        f"--trainer.max_epochs={epochs}",
+        "--trainer.limit_train_batches=null",
+        "--trainer.limit_val_batches=null",
+        "--trainer.val_check_interval=1.0",
+        "--data.seq_len=12",
+        "--data.num_samples=3000",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_lstm_resume_reproduces_the_uninterrupted_run(tmp_path):
+    """The LSTM classifier resumed after epoch 1 ends with the same weights and losses as one 3-epoch run."""
+    rnn_main(lstm_args(tmp_path / "straight", 3))
+    rnn_main(lstm_args(tmp_path / "parts", 1))
+    (first,) = (run_dir(tmp_path / "parts") / "checkpoints").glob("epoch=0-*.ckpt")
+    rnn_main(lstm_args(tmp_path / "resumed", 3, f"--ckpt_path={first}"))
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+    def losses(root: Path) -> list[tuple[str, str]]:
+        with open(run_dir(root) / "metrics.csv") as file:
+            return [
+                (r["step"], r["train/loss"]) for r in csv.DictReader(file) if int(r["epoch"]) >= 1 and r["train/loss"]
+            ]
+
+    expected = losses(tmp_path / "straight")
+    assert len(expected) >= 20
+    assert losses(tmp_path / "resumed") == expected
 
 
 @pytest.mark.slow

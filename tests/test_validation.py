@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gan_lab.__main__ import main as gan_main
+from rnn_lab.__main__ import run as rnn_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,16 +38,62 @@ GAN_CASES = [
 ]
 
 
+RING = configs("mixtures/ring.yaml")
+MIXTURE_CASES = [
+    (
+        "unroll steps < 0",
+        ["--config=" + str(REPO / "configs/mixtures/unrolled.yaml"), "--model.init_args.unroll_steps=-1"],
+        "unroll_steps",
+    ),
+    (
+        "no generators",
+        ["--config=" + str(REPO / "configs/mixtures/madgan.yaml"), f"{G}.n_generators=0"],
+        "n_generators",
+    ),
+]
+LSTM = configs("rnn/lstm.yaml")
+RNN_CASES = [
+    ("seq_len 1", ["--data.seq_len=1"], "seq_len"),
+    ("num_samples 0", ["--data.num_samples=0"], "num_samples"),
+    ("hidden_dim 0", ["--model.hidden_dim=0"], "hidden"),
+    ("unknown cell", ["--model.cell=transformer"], "cell"),
+    ("unknown implementation", ["--model.implementation=cuda"], "implementation"),
+    ("negative learning rate", ["--model.optimizer.init_args.lr=-0.1"], "learning rate"),
+    ("train fraction 1", ["--data.train_fraction=1.0"], "train_fraction"),
+]
+
+
+def assert_refused(capsys, stop, phrase: str, root: Path) -> None:
+    """Exit 2, exactly one `error:` line naming ``phrase``, and nothing written under ``root``."""
+    assert stop.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert phrase in err[0], err[0]
+    assert not root.exists() or not any(root.iterdir()), "a refused run must leave nothing behind"
+
+
+@pytest.mark.parametrize("overrides, phrase", [c[1:] for c in MIXTURE_CASES], ids=[c[0] for c in MIXTURE_CASES])
+def test_bad_mixture_config_fails_in_one_line(tmp_path, capsys, overrides, phrase):
+    """Unrolled GAN with k < 0 and MAD-GAN with no generator are refused before training."""
+    with pytest.raises(SystemExit) as stop:
+        gan_main(["fit", *RING[:-1], overrides[0], RING[-1], f"--run.root={tmp_path}", *overrides[1:]])
+    assert_refused(capsys, stop, phrase, tmp_path)
+
+
+@pytest.mark.parametrize("overrides, phrase", [c[1:] for c in RNN_CASES], ids=[c[0] for c in RNN_CASES])
+def test_bad_rnn_config_fails_in_one_line(tmp_path, capsys, overrides, phrase):
+    """Each bad value in an LSTM palindrome run gives one error line naming it, exit 2, and writes nothing."""
+    with pytest.raises(SystemExit) as stop:
+        rnn_main(["fit", *LSTM, f"--run.root={tmp_path}", *overrides])
+    assert_refused(capsys, stop, phrase, tmp_path)
+
+
 @pytest.mark.parametrize("overrides, phrase", [c[1:] for c in GAN_CASES], ids=[c[0] for c in GAN_CASES])
 def test_bad_gan_config_fails_in_one_line(tmp_path, capsys, overrides, phrase):
     """Each bad value or key in a WGAN-GP run gives one error line naming it, exit 2, and writes nothing."""
     with pytest.raises(SystemExit) as stop:
         gan_main(["fit", *WGAN, f"--run.root={tmp_path}", *overrides])
-    assert stop.value.code == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and err[0].startswith("error:"), err
-    assert phrase in err[0], err[0]
-    assert not any(tmp_path.iterdir()), "a refused run must leave nothing behind"
+    assert_refused(capsys, stop, phrase, tmp_path)
 
 
 def test_missing_mnist_offline_fails_in_one_line(tmp_path, capsys):
