@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 from pytorch_lightning import LightningModule
 
-from gan_lab.cli import LabError
+from gan_lab.cli import LabError, read_checkpoint
 
 
 def _checkpoint_class(path: Path, checkpoint: dict) -> type[LightningModule]:
@@ -46,18 +44,10 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> L
     from gan_lab.module import ImageGeneratorMixin
 
     path = Path(path)
-    if not path.is_file():
-        raise LabError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise LabError(
-            f"{path} is not a readable checkpoint (corrupt or truncated?): {' '.join(str(err).split())[:160]}"
-        ) from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise LabError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    # weights_only=True: a checkpoint is data, never code. The CLI saves hyperparameters as plain config values.
+    checkpoint = read_checkpoint(path)
     cls = _checkpoint_class(path, checkpoint)
     if not (isinstance(cls, type) and issubclass(cls, ImageGeneratorMixin)):
         raise LabError(f"{path} holds a {cls.__module__}.{cls.__name__}, not a gan_lab image generator (GAN/VAE)")
-    module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=False)
+    module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     return module.eval()
