@@ -44,9 +44,7 @@ class StepTimer(Callback):
 
 
 def fit(devices: int, batch_size: int, batches: int) -> float:
-    from pytorch_lightning import LightningDataModule, LightningModule
-
-    from gan_lab.cli import LabCLI
+    from gan_lab.__main__ import build
 
     args = [f"--config={REPO / 'configs' / n}" for n in ("base.yaml", "gan/wgan.yaml", "tiny.yaml")]
     args += [
@@ -61,15 +59,7 @@ def fit(devices: int, batch_size: int, batches: int) -> float:
         f"--data.init_args.subset={batch_size * devices * batches}",
         "--model.init_args.sample_every_n_epochs=0",
     ]
-    cli = LabCLI(
-        LightningModule,
-        LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        run=False,
-        args=args,
-        links=[("data.init_args.value_range", "model.init_args.value_range")],
-    )
+    cli = build(args)
     timer = StepTimer()
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, cli.datamodule)

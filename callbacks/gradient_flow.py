@@ -20,6 +20,7 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
+from callbacks import run_dir
 from datamodules.palindrome import NUM_DIGITS, make_palindromes
 
 
@@ -111,7 +112,7 @@ class GradientFlow(Callback):
         self._record(trainer, pl_module, "end")
         if not trainer.is_global_zero:
             return
-        folder = Path(trainer.log_dir or trainer.default_root_dir)
+        folder = run_dir(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         png = folder / "gradient_flow.png"
         save_plot(self.curves, png, f"Gradient flow, {self.seq_len} steps")

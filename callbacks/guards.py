@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,8 @@ from pytorch_lightning import Callback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
+
+from callbacks import run_dir
 
 
 class DivergenceError(RuntimeError):
@@ -89,8 +90,8 @@ class InterruptCheckpoint(Callback):
             return
         if trainer.state.fn != "fit":
             return
-        run_dir = Path(trainer.log_dir or trainer.default_root_dir)
-        path = run_dir / "checkpoints" / self.filename
+        folder = run_dir(trainer)
+        path = folder / "checkpoints" / self.filename
         trainer.save_checkpoint(path)
         rank_zero_info(
             f"Interrupted at step {trainer.global_step}: saved {path}; resume with the same command plus "

@@ -7,7 +7,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from callbacks.samples import publish_image, run_dir
+from callbacks import run_dir
+from callbacks.samples import publish_image
 
 MODES = ("linear", "slerp", "scaled")
 

@@ -399,7 +399,7 @@ class GenerativeMetrics(Callback):
                 # Identical on every rank already (torchmetrics synced); sync_dist keeps Lightning's DDP check quiet.
                 pl_module.log(f"val/{key}", float(value), on_epoch=True, sync_dist=True)
         if self.plot and trainer.is_global_zero and "class_histogram" in values:
-            from callbacks.samples import run_dir
+            from callbacks import run_dir
 
             path = run_dir(trainer) / "class_coverage" / f"epoch={epoch:03d}.png"
             save_coverage_plot(values["class_histogram"], path, title=f"epoch {epoch}: {values['classes_covered']}/10")

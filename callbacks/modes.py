@@ -26,6 +26,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
+from callbacks import run_dir
+
 STACKED_MODES = 1000
 
 
@@ -98,7 +100,7 @@ class _ModesCallback(pl.Callback):
         self.history: list[dict[str, Any]] = []
 
     def run_dir(self, trainer: pl.Trainer) -> Path:
-        path = Path(trainer.log_dir or trainer.default_root_dir)
+        path = run_dir(trainer)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -14,10 +14,7 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-
-def run_dir(trainer: Trainer) -> Path:
-    """The run directory (the first logger's version folder, else the trainer's root dir)."""
-    return Path(trainer.log_dir or trainer.default_root_dir)
+from callbacks import run_dir
 
 
 def publish_image(trainer: Trainer, key: str, grid: Tensor, path: Path) -> None:

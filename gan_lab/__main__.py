@@ -26,21 +26,31 @@ def lazy_command(target: str) -> Callable[[list[str]], object]:
     return run
 
 
-def main(args: list[str] | None = None) -> None:
+def cli_options() -> dict:
+    """How the CLI builds a GAN run: any LightningModule / DataModule by class_path, value range linked."""
     from pytorch_lightning import LightningDataModule, LightningModule
 
+    return {
+        "model_class": LightningModule,
+        "datamodule_class": LightningDataModule,
+        "subclass_mode_model": True,
+        "subclass_mode_data": True,
+        "links": [("data.init_args.value_range", "model.init_args.value_range")],
+    }
+
+
+def build(args: list[str]):
+    """The model, datamodule and trainer of ``fit`` arguments (without the subcommand), not yet run: a LabCLI."""
+    from gan_lab.cli import LabCLI
+
+    return LabCLI(run=False, args=args, **cli_options())
+
+
+def main(args: list[str] | None = None) -> None:
     from gan_lab.cli import main as cli_main
 
-    cli_main(
-        LightningModule,
-        LightningDataModule,
-        commands={name: lazy_command(target) for name, target in COMMANDS.items()},
-        args=args,
-        prog="python -m gan_lab",
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        links=[("data.init_args.value_range", "model.init_args.value_range")],
-    )
+    commands = {name: lazy_command(target) for name, target in COMMANDS.items()}
+    cli_main(commands=commands, args=args, prog="python -m gan_lab", **cli_options())
 
 
 if __name__ == "__main__":

@@ -223,8 +223,10 @@ class LabCLI(LightningCLI):
         return loggers
 
     def before_fit(self) -> None:
+        from callbacks import run_dir
+
         if self.trainer.is_global_zero and self.trainer.loggers:
-            print(f"Run directory: {self.trainer.log_dir}")
+            print(f"Run directory: {run_dir(self.trainer)}")
 
 
 def main(

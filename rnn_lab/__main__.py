@@ -23,16 +23,26 @@ def _gradient_flow(args: list[str]) -> None:
     gradient_flow_main(args)
 
 
+def cli_options() -> dict:
+    """How the CLI builds an RNN run: the sequence classifier on palindromes."""
+    return {
+        "model_class": SequenceClassifier,
+        "datamodule_class": PalindromeDataModule,
+        "links": [("data.one_hot", "model.one_hot")],  # the model's input format follows the data's
+    }
+
+
+def build(args: list[str]):
+    """The model, datamodule and trainer of ``fit`` arguments (without the subcommand), not yet run: a LabCLI."""
+    from gan_lab.cli import LabCLI
+
+    return LabCLI(run=False, args=args, **cli_options())
+
+
 def run(args: list[str] | None = None) -> None:
     """The entry point; ``args`` defaults to the command line."""
-    main(
-        SequenceClassifier,
-        PalindromeDataModule,
-        commands={"sweep": _sweep, "gradient-flow": _gradient_flow},
-        args=args,
-        prog="python -m rnn_lab",
-        links=[("data.one_hot", "model.one_hot")],  # the model's input format follows the data's
-    )
+    commands = {"sweep": _sweep, "gradient-flow": _gradient_flow}
+    main(commands=commands, args=args, prog="python -m rnn_lab", **cli_options())
 
 
 if __name__ == "__main__":

@@ -35,26 +35,11 @@ def run_cases(rank: int, world_size: int, port: int, cases: dict[str, tuple[str,
         LOCAL_RANK=str(rank),
         NODE_RANK="0",
     )
-    from gan_lab.cli import LabCLI
+    import importlib
 
     results = {}
     for name, (package, args) in cases.items():
-        if package == "gan_lab":
-            from pytorch_lightning import LightningDataModule, LightningModule
-
-            kwargs = dict(
-                model_class=LightningModule,
-                datamodule_class=LightningDataModule,
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                links=[("data.init_args.value_range", "model.init_args.value_range")],
-            )
-        else:
-            from datamodules.palindrome import PalindromeDataModule
-            from rnn_lab.classifier import SequenceClassifier
-
-            kwargs = dict(model_class=SequenceClassifier, datamodule_class=PalindromeDataModule)
-        cli = LabCLI(run=False, args=args, **kwargs)
+        cli = importlib.import_module(f"{package}.__main__").build(args)
         cli.trainer.fit(cli.model, cli.datamodule)
         losses = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("train/")}
         gathered: list = [None] * world_size

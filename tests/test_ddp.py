@@ -40,7 +40,12 @@ def gan_cases() -> dict[str, tuple[str, list[str]]]:
 
 def rnn_cases() -> dict[str, tuple[str, list[str]]]:
     """The LSTM palindrome classifier (automatic optimization: Lightning's own DDP)."""
-    extra = ["--data.num_samples=2048", "--data.seq_len=10", "--trainer.val_check_interval=1.0"]
+    extra = [
+        "--data.num_samples=2048",
+        "--data.seq_len=10",
+        "--trainer.val_check_interval=1.0",
+        "--trainer.limit_val_batches=2",
+    ]
     return {"lstm": ("rnn_lab", [*config_args("rnn/lstm.yaml"), *DDP, *extra])}
 
 
