@@ -201,11 +201,15 @@ class LabCLI(LightningCLI):
             print(f"Strategy: {strategy} -> {kwargs['strategy']} (gradient all-reduce after each backward)")
         return super().instantiate_trainer(**kwargs)
 
+    def family(self) -> str:
+        """The model's ``family`` (run names, W&B group), else its class name in lower case."""
+        return getattr(self.model, "family", type(self.model).__name__.lower())
+
     def run_name(self) -> str:
         run = self._get(self.config, "run")
         if run.name:
             return run.name
-        family = getattr(self.model, "family", type(self.model).__name__.lower())
+        family = self.family()
         seed = self._get(self.config, "seed_everything")
         return f"{family}-{run.variant}-s{seed}"
 
@@ -214,7 +218,7 @@ class LabCLI(LightningCLI):
         name = self.run_name()
         loggers: list[Logger] = [CSVLogger(save_dir=run.root, name=name)]
         if run.wandb:
-            group = getattr(self.model, "family", type(self.model).__name__.lower())
+            group = self.family()
             tags = [group, type(self.datamodule).__name__.removesuffix("DataModule").lower(), *run.tags]
             generator = getattr(self.model, "generator", None)
             if isinstance(generator, nn.Module) and type(generator).__module__.startswith("gan_lab.nets."):
