@@ -12,7 +12,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow report clean train-classifier evaluate \
-	ring grid stacked-mnist \
+	ring grid stacked-mnist results \
 	$(addprefix train-,$(subst _,-,$(GAN_CONFIGS)) $(RNN_CONFIGS))
 
 help:  ## list the targets
@@ -74,6 +74,9 @@ grid: $(STAMP)  ## the same on the 25-grid -> runs/grid/results.md and strips
 stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: modes of 1,000 and KL (GPU-scale)
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/dcgan.yaml $(ARGS)
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/unrolled.yaml $(ARGS)
+
+results: $(STAMP)  ## RESULTS.md from real runs: sweep, MNIST families, ablations, ring, grid, benchmarks (reuses finished runs)
+	$(PY) -m gan_lab.results $(ARGS)
 
 bench: $(STAMP)  ## run every benchmark in bench/ (prints ratios)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

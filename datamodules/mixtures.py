@@ -57,6 +57,9 @@ class _MixtureStream(IterableDataset):
         self.centres, self.std, self.batch_size, self.batches, self.seed = centres, std, batch_size, batches, seed
         self.epoch = 0
 
+    def __len__(self) -> int:  # batches per epoch: lets the Trainer know the run length (progress bar, schedules)
+        return self.batches
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1

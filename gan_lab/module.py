@@ -170,6 +170,12 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         sample_every_n_epochs: cadence of the sample-grid and interpolation images (0: none).
         metrics_every_n_epochs: cadence of FID, IS and class coverage on MNIST-shaped images (0: none).
         metrics_samples: generated images per metric evaluation (10,000: the usual FID sample size).
+        lr_schedule: ``constant`` (default) or ``linear``: both learning rates stay at their initial value for the
+            first ``lr_decay_start`` fraction of the run's training batches (``trainer.max_epochs``), then fall
+            linearly to 0 at the last batch; stepped once per training batch through
+            ``torch.optim.lr_scheduler.LambdaLR`` (its state is in checkpoints, so a resumed run continues the decay).
+            Lets a generator settle on sharp modes instead of jittering around them at the end of a budget.
+        lr_decay_start: fraction of the run (0 <= f < 1) before the linear decay starts.
     """
 
     family = "gan"
@@ -189,6 +195,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         sample_every_n_epochs: int = 1,
         metrics_every_n_epochs: int = 1,
         metrics_samples: int = 10000,
+        lr_schedule: str = "constant",
+        lr_decay_start: float = 0.0,
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "image_shape", "output_activation"):
@@ -198,6 +206,10 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if instance_noise < 0 or instance_noise_steps < 1:
             raise ValueError("instance_noise must be >= 0 and instance_noise_steps >= 1")
+        if lr_schedule not in ("constant", "linear"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {lr_schedule!r}")
+        if not 0.0 <= lr_decay_start < 1.0:
+            raise ValueError(f"lr_decay_start must be in [0, 1), got {lr_decay_start}")
         if gradient_clip_val is not None and gradient_clip_val <= 0:
             raise ValueError(f"gradient_clip_val must be > 0 (or null), got {gradient_clip_val}")
         with warnings.catch_warnings():
@@ -218,6 +230,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         self.instance_noise = instance_noise
         self.instance_noise_steps = instance_noise_steps
         self.gradient_clip_val = gradient_clip_val
+        self.lr_schedule, self.lr_decay_start = lr_schedule, lr_decay_start
         self.sample_every_n_epochs = sample_every_n_epochs
         self.metrics_every_n_epochs, self.metrics_samples = check_metrics_args(metrics_every_n_epochs, metrics_samples)
         self.critic_steps = 0  # critic steps taken so far; the n_critic phase is derived from it (saved in checkpoints)
@@ -293,6 +306,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         metrics = self.discriminator_step(real)
         if self.critic_steps % self.n_critic == 0:
             self._generator_metrics = self.generator_step(real.shape[0])
+        for scheduler in self._schedulers():
+            scheduler.step()
         if self._should_log():
             # the latest generator metrics are logged with every critic step that is logged
             metrics.update(getattr(self, "_generator_metrics", {}))
@@ -307,12 +322,30 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         connector = getattr(self.trainer, "_logger_connector", None)
         return connector is None or bool(connector.should_update_logs)
 
-    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        """(generator optimizer, discriminator optimizer), in that order."""
-        return (
+    def _schedulers(self) -> list[Any]:
+        if self.lr_schedule == "constant":
+            return []
+        schedulers = self.lr_schedulers()
+        return list(schedulers) if isinstance(schedulers, list) else [schedulers]
+
+    def configure_optimizers(self) -> Any:
+        """(generator optimizer, discriminator optimizer), in that order; with ``lr_schedule: linear`` also their two
+        LambdaLR schedulers (``([g_opt, d_opt], [g_sched, d_sched])``)."""
+        optimizers = [
             self.generator_optimizer(self.generator.parameters()),
             self.discriminator_optimizer(self.discriminator.parameters()),
-        )
+        ]
+        if self.lr_schedule == "constant":
+            return tuple(optimizers)
+        total = self.trainer.estimated_stepping_batches  # training batches of the whole run
+        if not math.isfinite(total) or total < 1:
+            raise ValueError("lr_schedule 'linear' needs a finite run: set trainer.max_epochs")
+        start = self.lr_decay_start * total
+
+        def linear(batches_done: int) -> float:
+            return min(1.0, max(0.0, (total - batches_done) / (total - start)))
+
+        return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, linear) for opt in optimizers]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_critic_steps"] = self.critic_steps

@@ -110,3 +110,37 @@ def test_critic_phase_survives_checkpoint(data_dir, tmp_path):
     trainer.save_checkpoint(path)
     restored = WGANGP.load_from_checkpoint(path, weights_only=False)  # nets built in Python are pickled
     assert restored.critic_steps == 7
+
+
+def test_linear_lr_schedule_holds_then_decays_to_zero(data_dir, tmp_path):
+    """lr_schedule=linear with lr_decay_start=0.5 over 20 batches: lr constant for batches 0-10, then falling by
+    lr/10 per batch, 0 after the last; both optimizers alike."""
+    from pytorch_lightning import Callback
+
+    seen: list[tuple[float, float]] = []
+
+    class Watch(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(tuple(opt.param_groups[0]["lr"] for opt in trainer.optimizers))
+
+    module = GAN(**tiny_nets(), sample_every_n_epochs=0, lr_schedule="linear", lr_decay_start=0.5)
+    data = MNISTDataModule(data_dir=data_dir, subset=20 * 8, batch_size=8, val_size=0)
+    trainer = Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[Watch()],
+    )  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    base = 2e-4  # GAN's default Adam lr
+    expected = [base * min(1.0, (20 - k) / 10) for k in range(20)]
+    assert [g for g, _ in seen] == pytest.approx(expected) and [d for _, d in seen] == pytest.approx(expected)
+    assert all(opt.param_groups[0]["lr"] == pytest.approx(0.0) for opt in trainer.optimizers)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"lr_schedule": "cosine"}, "lr_schedule must be 'constant' or 'linear'"),
+     ({"lr_decay_start": 1.0}, "lr_decay_start must be in [0, 1)")],
+)  # fmt: skip
+def test_bad_lr_schedule_fails_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        GAN(**tiny_nets(), **kwargs)
