@@ -51,17 +51,20 @@ def sample_mixture(
 
 
 class _MixtureStream(IterableDataset):
-    """Yields whole batches of fresh mixture samples; epoch ``e`` uses the generator seeded ``seed + e``."""
+    """Yields whole batches of fresh mixture samples; epoch ``e`` on rank ``r`` draws from a generator seeded by
+    (seed, e, r), so ranks see different points and a run resumed at epoch ``e`` (``epoch`` is in the datamodule's
+    checkpoint state) sees the points an uninterrupted run would."""
 
     def __init__(self, centres: torch.Tensor, std: float, batch_size: int, batches: int, seed: int) -> None:
         self.centres, self.std, self.batch_size, self.batches, self.seed = centres, std, batch_size, batches, seed
         self.epoch = 0
+        self.rank = 0
 
     def __len__(self) -> int:  # batches per epoch: lets the Trainer know the run length (progress bar, schedules)
         return self.batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + self.rank * 1_000_003)
         self.epoch += 1
         for _ in range(self.batches):
             yield sample_mixture(self.centres, self.std, self.batch_size, generator)
@@ -111,7 +114,16 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         self._stream = _MixtureStream(self.centres, self.std, batch_size, samples_per_epoch // batch_size, seed)
 
     def train_dataloader(self) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        self._stream.rank = trainer.global_rank if trainer is not None else 0
         return DataLoader(self._stream, batch_size=None)
+
+    def state_dict(self) -> dict[str, int]:
+        """Saved in checkpoints: the epochs of data already drawn (a resumed run continues the stream)."""
+        return {"epoch": self._stream.epoch}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._stream.epoch = int(state_dict["epoch"])
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` real points ``(n, 2)`` drawn with their own seed (for reference plots and metric checks)."""

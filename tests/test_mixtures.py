@@ -89,3 +89,18 @@ def test_experiment_runner_rejects_unknown_family(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown families ['pacgan']") and "unrolled10" in err
+
+
+def test_stream_state_resumes_and_ranks_differ():
+    """The datamodule's state (saved in checkpoints) continues the stream; another rank draws other points."""
+    dm = GaussianMixtureDataModule("ring", 8, 1.0, 0.01, samples_per_epoch=256, batch_size=128, seed=1)
+    loader = dm.train_dataloader()
+    list(loader)
+    second = list(loader)
+    state = dm.state_dict()
+    resumed = GaussianMixtureDataModule("ring", 8, 1.0, 0.01, samples_per_epoch=256, batch_size=128, seed=1)
+    resumed.load_state_dict({"epoch": state["epoch"] - 1})
+    torch.testing.assert_close(list(resumed.train_dataloader())[0][0], second[0][0])
+    streams = [GaussianMixtureDataModule("ring", 8, 1.0, 0.01, 256, 128, seed=1)._stream for _ in range(2)]
+    streams[1].rank = 1  # what train_dataloader sets from trainer.global_rank under DDP
+    assert not torch.equal(next(iter(streams[0]))[0], next(iter(streams[1]))[0])
