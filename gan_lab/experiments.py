@@ -75,9 +75,13 @@ class Run:
 
 
 def _init_worker() -> None:
+    import logging
+
     import torch
 
     torch.set_num_threads(1)
+    for name in ("pytorch_lightning", "lightning_fabric"):  # run details go to each run's log, not the console
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _finished(run_dir: Path, epochs: int) -> tuple[dict, float] | None:

@@ -74,9 +74,13 @@ ABLATIONS = (
 
 
 def _init_worker() -> None:
+    import logging
+
     import torch
 
     torch.set_num_threads(1)
+    for name in ("pytorch_lightning", "lightning_fabric"):  # run details go to each run's log, not the console
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def finished_mnist(run_dir: Path, epochs: int) -> dict[str, float] | None:
@@ -335,9 +339,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.error = fail  # type: ignore[method-assign]
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per MNIST arm and per sweep point (default 3)")
-    parser.add_argument("--epochs", type=int, default=3, help="MNIST epochs per family and ablation run (default 3)")
+    parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per family and ablation run (default 2)")
     parser.add_argument("--sweep-lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100])
-    parser.add_argument("--sweep-steps", type=int, default=1500, help="step budget per sweep run")
+    parser.add_argument("--sweep-steps", type=int, default=3000, help="step budget per sweep run (default 3000)")
     parser.add_argument("--mixture-seeds", type=int, default=5)
     parser.add_argument("--mixture-epochs", type=int, default=50, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled10", "madgan"])
