@@ -28,22 +28,27 @@ WARMUP = 5
 
 
 class StepTimer(Callback):
-    """Wall time from the end of warm-up batch WARMUP to the end of training."""
+    """Wall time from the end of warm-up batch WARMUP to the end of the last training batch.
+
+    Epoch-end work (metric callbacks, teardown) is outside the window: it is the same on both sides and is not
+    what the strategy changes.
+    """
 
     def __init__(self) -> None:
-        self.start = 0.0
+        self.start = self.end = 0.0
         self.batches = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.batches += 1
+        self.end = time.perf_counter()
         if self.batches == WARMUP:
-            self.start = time.perf_counter()
+            self.start = self.end
 
     def seconds_per_batch(self) -> float:
-        return (time.perf_counter() - self.start) / (self.batches - WARMUP)
+        return (self.end - self.start) / (self.batches - WARMUP)
 
 
-def fit(devices: int, batch_size: int, batches: int) -> float:
+def fit(devices: int, batch_size: int, batches: int, root: str) -> float:
     from gan_lab.__main__ import build
 
     args = [f"--config={REPO / 'configs' / n}" for n in ("base.yaml", "gan/wgan.yaml", "tiny.yaml")]
@@ -52,6 +57,8 @@ def fit(devices: int, batch_size: int, batches: int) -> float:
         f"--trainer.devices={devices}",
         f"--trainer.strategy={'ddp' if devices > 1 else 'auto'}",
         "--trainer.logger=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={root}",
         "--trainer.enable_checkpointing=false",
         f"--trainer.limit_train_batches={batches}",
         "--trainer.limit_val_batches=0",
@@ -66,10 +73,10 @@ def fit(devices: int, batch_size: int, batches: int) -> float:
     return timer.seconds_per_batch()
 
 
-def worker(rank: int, port: int, batch_size: int, batches: int, out: str) -> None:
+def worker(rank: int, port: int, batch_size: int, batches: int, out: str, root: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
     os.environ.update(LOCAL_RANK=str(rank), NODE_RANK="0")
-    seconds = fit(2, batch_size, batches)
+    seconds = fit(2, batch_size, batches, root)
     if rank == 0:
         Path(out).write_text(json.dumps(seconds))
 
@@ -79,13 +86,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--global-batch", type=int, default=64)
     ns = parser.parse_args()
-    single = fit(1, ns.global_batch, ns.batches)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # the runs' callback files land here, not in the working directory
+        single = fit(1, ns.global_batch, ns.batches, str(Path(tmp) / "single"))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
         out = str(Path(tmp) / "ddp.json")
-        mp.spawn(worker, args=(port, ns.global_batch // 2, ns.batches, out), nprocs=2, join=True)
+        args = (port, ns.global_batch // 2, ns.batches, out, str(Path(tmp) / "ddp"))
+        mp.spawn(worker, args=args, nprocs=2, join=True)
         double = json.loads(Path(out).read_text())
     print(f"WGAN-GP, global batch {ns.global_batch}, {ns.batches} batches ({WARMUP} warm-up):")
     print(f"  1 process             : {single * 1e3:8.1f} ms/batch")

@@ -183,10 +183,10 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     from gan_lab.cli import fail
 
     parser = argparse.ArgumentParser(prog="python -m rnn_lab sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[5, 10, 15, 20, 25, 30], help="palindrome lengths")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100], help="palindrome lengths")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (data and weights)")
     parser.add_argument("--cells", nargs="+", default=["rnn", "lstm"], choices=CELLS)
-    parser.add_argument("--max_steps", type=int, default=1500, help="step budget of each run")
+    parser.add_argument("--max_steps", type=int, default=3000, help="step budget of each run")
     parser.add_argument("--val_every", type=int, default=100, help="validate every N steps")
     parser.add_argument("--target", type=float, default=0.995, help="stop a run once val accuracy reaches this")
     parser.add_argument("--hidden_dim", type=int, default=128)
