@@ -46,7 +46,7 @@ FAMILIES = (
     Family("Unrolled k=0", "unrolled0", "unrolled.yaml", ("--model.init_args.unroll_steps=0",)),
     Family("Unrolled k=5", "unrolled5", "unrolled.yaml", ("--model.init_args.unroll_steps=5",)),
     Family("Unrolled k=10", "unrolled10", "unrolled.yaml", ("--model.init_args.unroll_steps=10",)),
-    Family("MAD-GAN (8 G)", "madgan", "madgan.yaml"),
+    Family("MAD-GAN (16 G)", "madgan", "madgan.yaml"),
 )
 
 # Published rows (modes, HQ %, reverse KL); None where the paper gives no number.
