@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 import torch.multiprocessing as mp
 from pytorch_lightning import Callback
 
@@ -76,6 +77,10 @@ def fit(devices: int, batch_size: int, batches: int, root: str) -> float:
 def worker(rank: int, port: int, batch_size: int, batches: int, out: str, root: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
     os.environ.update(LOCAL_RANK=str(rank), NODE_RANK="0")
+    # each rank gets its share of the cores, whatever OMP_NUM_THREADS says (2 ranks x 2 threads on 2 cores measured
+    # 6.3x, oversubscription rather than the strategy); Lightning does the same when OMP_NUM_THREADS is unset
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
     seconds = fit(2, batch_size, batches, root)
     if rank == 0:
         Path(out).write_text(json.dumps(seconds))
