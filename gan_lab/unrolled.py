@@ -81,23 +81,37 @@ class UnrolledGAN(GAN):
         return functional_call(self.discriminator, params, (x,))
 
     def unrolled_parameters(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        """theta_k: ``unroll_steps`` updates of a functional copy of D on (real, fake), in the graph of ``fake``."""
+        """theta_k: ``unroll_steps`` updates of a functional copy of D on (real, fake), in the graph of ``fake``.
+
+        The copy is one flat vector (the weights are views of it), so an update is a handful of tensor ops rather
+        than a handful per weight, and real and fake are scored in one call when D has no buffers (no batch norm).
+        """
         names = [name for name, _ in self.discriminator.named_parameters()]
         live = [p for _, p in self.discriminator.named_parameters()]
-        params = {name: p.detach().requires_grad_(True) for name, p in zip(names, live, strict=True)}
+        shapes, sizes = [p.shape for p in live], [p.numel() for p in live]
+        flat = torch.cat([p.detach().reshape(-1) for p in live]).requires_grad_(True)
         adam = self._adam_state(live) if self.unroll_optimizer == "adam" else None
+        joint = next(self.discriminator.buffers(), None) is None  # batch norm would mix real and fake statistics
+
+        def unflatten(vector: Tensor) -> dict[str, Tensor]:
+            chunks = vector.split(sizes)
+            return {name: c.view(shape) for name, c, shape in zip(names, chunks, shapes, strict=True)}
+
         for _ in range(self.unroll_steps):
-            d_loss = losses.bce_discriminator_loss(
-                self._functional_discriminate(params, real),
-                self._functional_discriminate(params, fake if self.second_order else fake.detach()),
-                self.real_label,
-            )
-            grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=self.second_order)
-            steps = self._adam_steps(grads, adam) if adam is not None else [self._lr() * g for g in grads]
-            params = {name: params[name] - step for name, step in zip(names, steps, strict=True)}
+            params = unflatten(flat)
+            fakes = fake if self.second_order else fake.detach()
+            if joint:
+                logits = self._functional_discriminate(params, torch.cat([real, fakes]))
+                real_logits, fake_logits = logits[: real.shape[0]], logits[real.shape[0] :]
+            else:
+                real_logits = self._functional_discriminate(params, real)
+                fake_logits = self._functional_discriminate(params, fakes)
+            d_loss = losses.bce_discriminator_loss(real_logits, fake_logits, self.real_label)
+            (grad,) = torch.autograd.grad(d_loss, flat, create_graph=self.second_order)
+            flat = flat - (self._adam_step(grad, adam) if adam is not None else self._lr() * grad)
             if not self.second_order:
-                params = {name: p.detach().requires_grad_(True) for name, p in params.items()}
-        return params
+                flat = flat.detach().requires_grad_(True)
+        return unflatten(flat)
 
     def _lr(self) -> float:
         if self.unroll_lr is not None:
@@ -106,35 +120,42 @@ class UnrolledGAN(GAN):
         return float(d_opt.param_groups[0]["lr"])
 
     def _adam_state(self, live: list[Tensor]) -> dict[str, Any]:
-        """Copies of the real discriminator optimizer's Adam moments and step count (zeros before its first step)."""
+        """Flat copies of the real discriminator optimizer's Adam moments and per-weight step counts (zeros before
+        its first step), in the order of ``live``."""
         _, d_opt = self.optimizers()
         group = d_opt.param_groups[0]
         inner = getattr(d_opt, "optimizer", d_opt)  # unwrap Lightning's LightningOptimizer
         state = [inner.state.get(p, {}) for p in live]
 
-        def moment(key: str) -> list[Tensor]:
-            return [
-                s[key].detach().clone() if key in s else torch.zeros_like(p) for s, p in zip(state, live, strict=True)
+        def moment(key: str) -> Tensor:
+            parts = [
+                s[key].detach().reshape(-1) if key in s else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+                for s, p in zip(state, live, strict=True)
             ]
+            return torch.cat(parts)
 
+        steps = [float(s["step"]) if "step" in s else 0.0 for s in state]
+        t = torch.cat(
+            [
+                torch.full((p.numel(),), step, dtype=live[0].dtype, device=live[0].device)
+                for step, p in zip(steps, live, strict=True)
+            ]
+        )
         return {
             "m": moment("exp_avg"),
             "v": moment("exp_avg_sq"),
-            "t": [float(s["step"]) if "step" in s else 0.0 for s in state],
+            "t": t,
             "betas": tuple(group.get("betas", (0.9, 0.999))),
             "eps": float(group.get("eps", 1e-8)),
         }
 
-    def _adam_steps(self, grads: tuple[Tensor, ...], adam: dict[str, Any]) -> list[Tensor]:
-        """One Adam step per parameter (updates ``adam`` in place; the moments stay in the graph when second order)."""
+    def _adam_step(self, grad: Tensor, adam: dict[str, Any]) -> Tensor:
+        """One Adam step on the flat weights (updates ``adam`` in place; the moments stay in the graph when second
+        order)."""
         beta1, beta2 = adam["betas"]
-        lr, steps = self._lr(), []
-        for i, g in enumerate(grads):
-            adam["t"][i] += 1
-            t = adam["t"][i]
-            adam["m"][i] = beta1 * adam["m"][i] + (1 - beta1) * g
-            adam["v"][i] = beta2 * adam["v"][i] + (1 - beta2) * g * g
-            m_hat = adam["m"][i] / (1 - beta1**t)
-            v_hat = adam["v"][i] / (1 - beta2**t)
-            steps.append(lr * m_hat / torch.sqrt(v_hat + adam["eps"] ** 2))
-        return steps
+        adam["t"] = adam["t"] + 1
+        adam["m"] = beta1 * adam["m"] + (1 - beta1) * grad
+        adam["v"] = beta2 * adam["v"] + (1 - beta2) * grad * grad
+        m_hat = adam["m"] / (1 - beta1 ** adam["t"])
+        v_hat = adam["v"] / (1 - beta2 ** adam["t"])
+        return self._lr() * m_hat / torch.sqrt(v_hat + adam["eps"] ** 2)
