@@ -103,3 +103,35 @@ def test_bad_settings(kwargs, message):
     """Bad unrolling settings fail at construction with a message naming the setting."""
     with pytest.raises(ValueError, match=message):
         UnrolledGAN(MixtureGenerator(4, 8, 1), MixtureDiscriminator(2, 8, 1), **kwargs)
+
+
+@pytest.mark.parametrize("unroll_optimizer", ["adam", "sgd"])
+def test_one_unrolled_step_equals_an_optimizer_step(unroll_optimizer):
+    """theta_1 of the unrolling equals a copy of D after one torch.optim step (Adam: from D's optimizer state)."""
+    import copy
+
+    from gan_lab import losses
+
+    module = build(UnrolledGAN, unroll_steps=1, unroll_optimizer=unroll_optimizer, unroll_lr=0.05)
+    one_step(module, REAL, steps=3)  # D's Adam state is no longer zero
+    fake = module.generator(torch.randn(32, 4)).detach()
+    unrolled = module.unrolled_parameters(REAL, fake)
+
+    twin = copy.deepcopy(module.discriminator)
+    d_opt = module.optimizers()[1].optimizer
+    if unroll_optimizer == "adam":
+        optimizer = torch.optim.Adam(twin.parameters(), lr=d_opt.param_groups[0]["lr"], betas=(0.5, 0.999))
+        optimizer.load_state_dict(d_opt.state_dict())
+        optimizer.param_groups[0]["lr"] = 0.05
+    else:
+        optimizer = torch.optim.SGD(twin.parameters(), lr=0.05)
+    loss = losses.bce_discriminator_loss(twin(REAL), twin(fake))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    before = dict(module.discriminator.named_parameters())
+    for name, p in twin.named_parameters():
+        ours, torchs = (unrolled[name] - before[name]).detach(), (p - before[name]).detach()
+        assert torchs.abs().max() > 1e-5, name  # the step is real
+        # Adam: sqrt(v_hat + eps^2) in place of sqrt(v_hat) + eps moves a step by < 0.1% where v_hat is tiny
+        assert torch.allclose(ours, torchs, rtol=1e-3, atol=1e-7), name
