@@ -104,3 +104,23 @@ def test_stream_state_resumes_and_ranks_differ():
     streams = [GaussianMixtureDataModule("ring", 8, 1.0, 0.01, 256, 128, seed=1)._stream for _ in range(2)]
     streams[1].rank = 1  # what train_dataloader sets from trainer.global_rank under DDP
     assert not torch.equal(next(iter(streams[0]))[0], next(iter(streams[1]))[0])
+
+
+def test_net_scale_maps_data_units_to_unit_units():
+    """scale multiplies the generator's output and divides the discriminator's input; MAD-GAN heads keep it."""
+    from gan_lab.madgan import MultiGenerator
+    from gan_lab.nets.mixture import MixtureDiscriminator, MixtureGenerator
+
+    torch.manual_seed(0)
+    plain, scaled = MixtureGenerator(4, 8, 1), MixtureGenerator(4, 8, 1, scale=4.0)
+    scaled.load_state_dict(plain.state_dict())  # same keys: checkpoints of unscaled nets still load
+    z = torch.randn(16, 4)
+    torch.testing.assert_close(scaled(z), 4.0 * plain(z))
+    d_plain, d_scaled = MixtureDiscriminator(2, 8, 1), MixtureDiscriminator(2, 8, 1, scale=4.0)
+    d_scaled.load_state_dict(d_plain.state_dict())
+    x = torch.randn(16, 2)
+    torch.testing.assert_close(d_scaled(4.0 * x), d_plain(x))
+    shared = MultiGenerator(scaled, 3, shared_trunk=True)
+    assert all(head.scale == 4.0 for head in shared.heads)
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        MixtureGenerator(scale=0.0)
