@@ -177,7 +177,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gan_lab.experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", choices=sorted(PUBLISHED), help="ring (8 Gaussians) or grid (25 Gaussians)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per family (default 5)")
-    parser.add_argument("--epochs", type=int, default=50, help="epochs of 100 generator steps (default 50)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 generator steps (default 100)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each (default 2)")
     parser.add_argument("--families", nargs="*", default=None, help=f"subset of {[f.slug for f in FAMILIES]}")
     parser.add_argument("--report-only", action="store_true", help="only rebuild results.md from finished runs")

@@ -344,7 +344,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sweep-lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100])
     parser.add_argument("--sweep-steps", type=int, default=3000, help="step budget per sweep run (default 3000)")
     parser.add_argument("--mixture-seeds", type=int, default=5)
-    parser.add_argument("--mixture-epochs", type=int, default=50, help="epochs of 100 generator steps")
+    parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled10", "madgan"])
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one torch thread each (default 2)")
     parser.add_argument("--out", default="runs/results", help="where runs and section files go")
