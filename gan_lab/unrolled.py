@@ -91,7 +91,10 @@ class UnrolledGAN(GAN):
         shapes, sizes = [p.shape for p in live], [p.numel() for p in live]
         flat = torch.cat([p.detach().reshape(-1) for p in live]).requires_grad_(True)
         adam = self._adam_state(live) if self.unroll_optimizer == "adam" else None
-        joint = next(self.discriminator.buffers(), None) is None  # batch norm would mix real and fake statistics
+        lr = self._lr()
+        fakes = fake if self.second_order else fake.detach()
+        # one call on real + fake unless D has buffers (batch norm would mix real and fake statistics)
+        both = torch.cat([real, fakes]) if next(self.discriminator.buffers(), None) is None else None
 
         def unflatten(vector: Tensor) -> dict[str, Tensor]:
             chunks = vector.split(sizes)
@@ -99,16 +102,15 @@ class UnrolledGAN(GAN):
 
         for _ in range(self.unroll_steps):
             params = unflatten(flat)
-            fakes = fake if self.second_order else fake.detach()
-            if joint:
-                logits = self._functional_discriminate(params, torch.cat([real, fakes]))
+            if both is not None:
+                logits = self._functional_discriminate(params, both)
                 real_logits, fake_logits = logits[: real.shape[0]], logits[real.shape[0] :]
             else:
                 real_logits = self._functional_discriminate(params, real)
                 fake_logits = self._functional_discriminate(params, fakes)
             d_loss = losses.bce_discriminator_loss(real_logits, fake_logits, self.real_label)
             (grad,) = torch.autograd.grad(d_loss, flat, create_graph=self.second_order)
-            flat = flat - (self._adam_step(grad, adam) if adam is not None else self._lr() * grad)
+            flat = flat - (self._adam_step(grad, adam, lr) if adam is not None else lr * grad)
             if not self.second_order:
                 flat = flat.detach().requires_grad_(True)
         return unflatten(flat)
@@ -149,13 +151,14 @@ class UnrolledGAN(GAN):
             "eps": float(group.get("eps", 1e-8)),
         }
 
-    def _adam_step(self, grad: Tensor, adam: dict[str, Any]) -> Tensor:
-        """One Adam step on the flat weights (updates ``adam`` in place; the moments stay in the graph when second
-        order)."""
+    @staticmethod
+    def _adam_step(grad: Tensor, adam: dict[str, Any], lr: float) -> Tensor:
+        """One Adam step at ``lr`` on the flat weights (updates ``adam`` in place; the moments stay in the graph when
+        second order)."""
         beta1, beta2 = adam["betas"]
         adam["t"] = adam["t"] + 1
         adam["m"] = beta1 * adam["m"] + (1 - beta1) * grad
         adam["v"] = beta2 * adam["v"] + (1 - beta2) * grad * grad
         m_hat = adam["m"] / (1 - beta1 ** adam["t"])
         v_hat = adam["v"] / (1 - beta2 ** adam["t"])
-        return self._lr() * m_hat / torch.sqrt(v_hat + adam["eps"] ** 2)
+        return lr * m_hat / torch.sqrt(v_hat + adam["eps"] ** 2)

@@ -5,9 +5,9 @@ minute on a CPU core. The generator is ``head(trunk(z))`` so that MAD-GAN can sh
 
 ``scale`` (both nets) is the extent of the data: the generator's linear output is multiplied by it and the
 discriminator divides its input by it, so both nets work in units where the data spans about [-1, 1] whatever the
-benchmark's coordinates (the Unrolled GAN paper's discriminator "scales its input down by a factor of 4"). 1 for the
-unit ring; 4 for the 25-grid at {-4, ..., 4}^2, where unscaled nets at default initialisation and Adam step sizes
-stay a diffuse cloud.
+benchmark's coordinates (the Unrolled GAN paper's discriminator "scales its input down by a factor of 4"). The
+shipped configs keep 1: on the 25-grid at {-4, ..., 4}^2, 4 lifted the GAN and WGAN-GP but hurt MAD-GAN
+(docs/modes.md).
 """
 
 from __future__ import annotations
