@@ -56,6 +56,10 @@ def run_cases(rank: int, world_size: int, port: int, cases: dict[str, tuple[str,
         results[name] = gathered
     if rank == 0:
         Path(out).write_text(json.dumps(results, indent=1))
+    # Leave the gloo group before the process exits: left to interpreter shutdown, its threads were sometimes
+    # destroyed while running ("terminate called without an active exception", SIGABRT in one rank).
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def all_finite(losses: dict[str, float]) -> bool:
