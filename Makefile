@@ -76,7 +76,7 @@ stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: mod
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/unrolled.yaml $(ARGS)
 
 results: $(STAMP)  ## RESULTS.md from real runs: sweep, MNIST families, ablations, ring, grid, benchmarks (reuses finished runs)
-	$(PY) -m gan_lab.results $(ARGS)
+	$(PY) tools/build_results.py $(ARGS)
 
 bench: $(STAMP)  ## run every benchmark in bench/ (prints ratios)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from datamodules import default_data_dir
+from lab.paths import default_data_dir
 from datamodules.mnist import MNISTDataModule
 
 

@@ -7,12 +7,11 @@ geometrically as t moves away from the loss, an LSTM's fall much more slowly.
   states)``, as rnn_lab.classifier.SequenceClassifier provides);
 - ``GradientFlow``: a callback that records them at the start and the end of training, logs them and saves a PNG
   and a CSV in the run directory;
-- ``python -m rnn_lab gradient-flow`` (``make gradient-flow``): RNN vs LSTM in one log-scale plot.
+- ``python -m rnn_lab gradient-flow`` (``make gradient-flow``, in ``rnn_lab.gradient_flow``): cells on one plot.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -20,8 +19,9 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from callbacks import run_dir
 from datamodules.palindrome import NUM_DIGITS, make_palindromes
+from lab.loggers import publish_png, scalar_step
+from lab.paths import run_dir
 
 
 def palindrome_batch(seq_len: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
@@ -103,7 +103,7 @@ class GradientFlow(Callback):
         self.curves[f"{getattr(module, 'family', 'model')} ({when})"] = norms
         ratio = (norms[0] / norms[-1].clamp_min(1e-38)).item()
         for logger in trainer.loggers:
-            logger.log_metrics({f"gradient_flow/{when}_first_over_last": ratio}, step=trainer.global_step)
+            logger.log_metrics({f"gradient_flow/{when}_first_over_last": ratio}, step=scalar_step(trainer))
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._record(trainer, pl_module, "start")
@@ -117,52 +117,4 @@ class GradientFlow(Callback):
         png = folder / "gradient_flow.png"
         save_plot(self.curves, png, f"Gradient flow, {self.seq_len} steps")
         save_csv(self.curves, folder / "gradient_flow.csv")
-        from pytorch_lightning.loggers import WandbLogger
-
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image("gradient_flow", [str(png)], step=trainer.global_step)
-
-
-def gradient_flow_main(args: list[str]) -> None:
-    """``python -m rnn_lab gradient-flow``: ||∂L/∂h_t|| of freshly initialised cells on one plot."""
-    from gan_lab.cli import LabError, check_output_path, fail
-    from rnn_lab.cells import CELLS
-    from rnn_lab.classifier import SequenceClassifier
-
-    parser = argparse.ArgumentParser(prog="python -m rnn_lab gradient-flow", description=gradient_flow_main.__doc__)
-    parser.add_argument("--cells", nargs="+", default=["rnn", "lstm"], choices=CELLS, help="cells to compare")
-    parser.add_argument("--seq_len", type=int, default=100, help="input steps of the probe sequences")
-    parser.add_argument("--batch_size", type=int, default=128, help="probe sequences")
-    parser.add_argument("--hidden_dim", type=int, default=128)
-    parser.add_argument("--forget_bias", type=float, default=1.0, help="initial LSTM forget-gate bias")
-    parser.add_argument("--implementation", default="torch", choices=("manual", "torch"))
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the probe batch")
-    parser.add_argument("--output", default="runs/gradient-flow/gradient_flow.png", help="PNG path (a CSV goes beside)")
-    parser.error = lambda message: fail(message)  # type: ignore[method-assign]
-    opts = parser.parse_args(args)
-    try:
-        if opts.seq_len < 2 or opts.batch_size < 1 or opts.hidden_dim < 1:
-            raise LabError("--seq_len must be >= 2, --batch_size and --hidden_dim >= 1")
-        Path(opts.output).parent.mkdir(parents=True, exist_ok=True)
-        output = check_output_path(opts.output, (".png",))
-    except (LabError, OSError) as err:
-        fail(str(err))
-    x, y = palindrome_batch(opts.seq_len, opts.batch_size, opts.seed)
-    curves = {}
-    for cell in opts.cells:
-        torch.manual_seed(opts.seed)
-        model = SequenceClassifier(
-            cell=cell, implementation=opts.implementation, hidden_dim=opts.hidden_dim, forget_bias=opts.forget_bias
-        )
-        norms = gradient_norms(model, x, y)
-        curves[cell] = norms
-        decay = (norms[0] / norms[-1]).log10().item() / (len(norms) - 1)
-        print(
-            f"{cell}: ||dL/dh_T|| = {norms[-1]:.3g}, ||dL/dh_1|| = {norms[0]:.3g}, "
-            f"x{10**decay:.3f} per step back in time"
-        )
-    title = f"Gradient flow at initialisation: {opts.seq_len} steps, hidden {opts.hidden_dim}"
-    save_plot(curves, output, title)
-    save_csv(curves, output.with_suffix(".csv"))
-    print(f"saved {output} and {output.with_suffix('.csv')}")
+        publish_png(trainer, "gradient_flow", png, f"||dL/dh_t|| at the start and the end, step {scalar_step(trainer)}")

@@ -23,11 +23,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
 
-from callbacks import run_dir
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a NaN or Inf (the message names the step, the quantity and the last good checkpoint)."""
+from lab.errors import DivergenceError
+from lab.paths import run_dir
 
 
 def last_good_checkpoint(trainer: pl.Trainer) -> str:
@@ -157,3 +154,8 @@ def _to_lists(value: Any) -> Any:
 
 def _to_tuples(value: Any) -> Any:
     return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def default_callbacks() -> list[Callback]:
+    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints."""
+    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint()]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import torch
-from pytorch_lightning import Callback, LightningModule, Trainer
-from torch import Tensor
-from torchvision.utils import make_grid
+from functools import partial
 
-from callbacks import run_dir
-from callbacks.samples import publish_image
+import torch
+from pytorch_lightning import LightningModule, Trainer
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from callbacks.base import EpochCallback
 
 MODES = ("linear", "slerp", "scaled")
 
@@ -44,7 +45,7 @@ def interpolation_path(z1: Tensor, z2: Tensor, steps: int, mode: str, scale: flo
     raise ValueError(f"interpolation mode must be one of {', '.join(MODES)}, got {mode!r}")
 
 
-class LatentInterpolation(Callback):
+class LatentInterpolation(EpochCallback):
     """Every ``every_n_epochs`` epochs, one image per mode: ``rows`` fixed pairs (z1, z2), ``steps`` images per row.
 
     Writes ``<run dir>/interpolation/<mode>_epoch=NNN.png`` and logs ``interpolation/<mode>`` as media.
@@ -70,9 +71,10 @@ class LatentInterpolation(Callback):
         unknown = [m for m in modes if m not in MODES]
         if unknown:
             raise ValueError(f"interpolation modes must be among {', '.join(MODES)}, got {unknown}")
-        if every_n_epochs < 1 or rows < 1 or steps < 2:
-            raise ValueError("every_n_epochs and rows must be >= 1 and steps >= 2")
-        self.every_n_epochs, self.rows, self.steps = every_n_epochs, rows, steps
+        super().__init__(every_n_epochs)
+        if rows < 1 or steps < 2:
+            raise ValueError(f"rows must be >= 1 and steps >= 2, got {rows} and {steps}")
+        self.rows, self.steps = rows, steps
         self.modes, self.scale, self.seed = tuple(modes), scale, seed
         self.endpoints: tuple[Tensor, Tensor] | None = None
 
@@ -90,12 +92,10 @@ class LatentInterpolation(Callback):
         images = pl_module.sample(self.rows * self.steps, z=path.flatten(0, 1))  # (R*S, C, H, W)
         return make_grid(pl_module.to_unit(images).cpu(), nrow=self.steps, padding=2, pad_value=1.0)
 
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        if not trainer.is_global_zero or trainer.sanity_checking or ((epoch + 1) % self.every_n_epochs and not last):
+    def on_due(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
             return
         for mode in self.modes:
             grid = self.make_grid(pl_module, mode)
-            path = run_dir(trainer) / "interpolation" / f"{mode}_epoch={epoch:03d}.png"
-            publish_image(trainer, f"interpolation/{mode}", grid, path)
+            name = f"interpolation/{mode}_epoch={trainer.current_epoch:03d}.png"
+            self.save_png(trainer, f"interpolation/{mode}", name, partial(save_image, grid), f"{mode} path")

@@ -1,38 +1,18 @@
-"""SampleGrid: a grid of samples from a fixed noise batch, saved as PNG in the run directory and logged as media.
-
-Callbacks read the module only through the image-generator protocol of ``gan_lab.module`` (``latent_dim``,
-``sample(n, z)``, ``to_unit``). Files are written on rank zero; W&B / TensorBoard images are added only for the
-loggers that are active.
-"""
+"""SampleGrid: a grid of samples from a fixed noise batch, saved as PNG in the run directory and logged as media."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import torch
-from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning import LightningModule, Trainer
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from callbacks import run_dir
+from callbacks.base import EpochCallback
 
 
-def publish_image(trainer: Trainer, key: str, grid: Tensor, path: Path) -> None:
-    """Saves ``grid`` (C, H, W) in [0, 1] to ``path`` and adds it to the active W&B / TensorBoard loggers."""
-    from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, path)
-    # The step Lightning gives the epoch-end scalars (val/fid ...): batches, not optimizer steps (2+ per GAN batch).
-    step = max(trainer.fit_loop.epoch_loop._batches_that_stepped - 1, 0)
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[grid], step=step)
-        elif isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_image(key, grid, global_step=step)
-
-
-class SampleGrid(Callback):
+class SampleGrid(EpochCallback):
     """Every ``every_n_epochs`` epochs, a ``nrow`` x ``nrow`` grid of G(z) for a noise batch fixed at the start.
 
     Writes ``<run dir>/samples/epoch=NNN.png`` and logs the key ``samples`` to W&B / TensorBoard when active.
@@ -44,11 +24,10 @@ class SampleGrid(Callback):
     """
 
     def __init__(self, every_n_epochs: int = 1, nrow: int = 5, seed: int = 0) -> None:
-        if every_n_epochs < 1 or nrow < 1:
-            raise ValueError("every_n_epochs and nrow must be >= 1")
-        self.every_n_epochs = every_n_epochs
-        self.nrow = nrow
-        self.seed = seed
+        super().__init__(every_n_epochs)
+        if nrow < 1:
+            raise ValueError(f"nrow must be >= 1, got {nrow}")
+        self.nrow, self.seed = nrow, seed
         self.fixed_noise: Tensor | None = None
 
     def noise(self, pl_module: LightningModule) -> Tensor:
@@ -63,10 +42,8 @@ class SampleGrid(Callback):
         images = pl_module.to_unit(pl_module.sample(self.nrow**2, z=self.noise(pl_module)))  # (n, C, H, W)
         return make_grid(images.cpu(), nrow=self.nrow, padding=2, pad_value=1.0)
 
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        epoch = trainer.current_epoch
-        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
-        if not trainer.is_global_zero or trainer.sanity_checking or ((epoch + 1) % self.every_n_epochs and not last):
-            return
-        grid = self.make_grid(pl_module)
-        publish_image(trainer, "samples", grid, run_dir(trainer) / "samples" / f"epoch={epoch:03d}.png")
+    def on_due(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero:
+            grid = self.make_grid(pl_module)
+            name = f"samples/epoch={trainer.current_epoch:03d}.png"
+            self.save_png(trainer, "samples", name, partial(save_image, grid), "samples from fixed noise")

@@ -17,9 +17,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchvision.datasets import MNIST
 
-from datamodules import default_data_dir
 from datamodules.sampling import TensorBatchDataset, make_loader
-from gan_lab.cli import LabError
+from lab.errors import LabError
+from lab.paths import default_data_dir
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -55,10 +55,8 @@ def mirror_reachable(timeout: float) -> bool:
 
 def _missing_message(data_dir: str | Path, missing: list[str], reason: str) -> str:
     raw = Path(data_dir) / "MNIST" / "raw"
-    return (
-        f"MNIST not found: {reason}. Put the four files {', '.join(MNIST_FILES)} (missing: {', '.join(missing)}) "
-        f"in {raw}/, or set LAB_DATA_DIR to the folder that holds MNIST/raw"
-    )
+    what = "the four files" if len(missing) == len(MNIST_FILES) else f"{len(missing)} of the four files"
+    return f"MNIST not found ({reason}): {what} {', '.join(missing)} are not in {raw}/ (set LAB_DATA_DIR)"
 
 
 class NormalizeBatch:
@@ -185,3 +183,11 @@ class MNISTDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False, augment=False)
+
+
+def mnist_images(split: str, n: int, data_dir: str | None = None, offset: int = 0) -> Tensor:
+    """``n`` MNIST images (n, 1, 28, 28) as uint8, from ``offset`` on in the official ``train`` or ``test`` split."""
+    data = MNISTDataModule(data_dir=data_dir, val_size=0, download=False).dataset(split)
+    if offset + n > len(data):
+        raise ValueError(f"asked for {n} MNIST {split} images from index {offset}, the split holds {len(data)}")
+    return data.tensors[0][offset : offset + n]  # images (N, 1, 28, 28) uint8

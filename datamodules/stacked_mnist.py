@@ -13,8 +13,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import MNIST
 
-from datamodules import default_data_dir
 from datamodules.mnist import VALUE_RANGES, MNISTMissingError, NormalizeBatch, _missing_message, missing_files
+from lab.paths import default_data_dir
 
 
 class StackedDataset(Dataset):

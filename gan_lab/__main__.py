@@ -12,7 +12,7 @@ from collections.abc import Callable
 COMMANDS: dict[str, str] = {
     "sample": "gan_lab.sample:main",
     "evaluate": "gan_lab.evaluate:main",
-    "report": "gan_lab.report:main",
+    "report": "lab.report.page:main",
 }
 
 
@@ -30,24 +30,27 @@ def cli_options() -> dict:
     """How the CLI builds a GAN run: any LightningModule / DataModule by class_path, value range linked."""
     from pytorch_lightning import LightningDataModule, LightningModule
 
+    from callbacks.guards import default_callbacks
+
     return {
         "model_class": LightningModule,
         "datamodule_class": LightningDataModule,
         "subclass_mode_model": True,
         "subclass_mode_data": True,
         "links": [("data.init_args.value_range", "model.init_args.value_range")],
+        "trainer_defaults": {"callbacks": default_callbacks()},
     }
 
 
 def build(args: list[str]):
     """The model, datamodule and trainer of ``fit`` arguments (without the subcommand), not yet run: a LabCLI."""
-    from gan_lab.cli import LabCLI
+    from lab.cli import LabCLI
 
     return LabCLI(run=False, args=args, **cli_options())
 
 
 def main(args: list[str] | None = None) -> None:
-    from gan_lab.cli import main as cli_main
+    from lab.cli import main as cli_main
 
     commands = {name: lazy_command(target) for name, target in COMMANDS.items()}
     cli_main(commands=commands, args=args, prog="python -m gan_lab", **cli_options())

@@ -1,16 +1,9 @@
-"""The MNIST classifier behind the suite's metrics: a small LeNet whose features and logits replace Inception on MNIST.
+"""``make train-classifier``: trains the MNIST classifier behind the suite's metrics (``lab.metrics.backbones``).
 
-Its committed weights (``gan_lab/weights/mnist_classifier.pt``, provenance beside them in ``mnist_classifier.json``)
-make every user compute the same FID / IS / class coverage. ``make train-classifier`` regenerates them:
+Its committed weights (``lab/weights/mnist_classifier.pt``, provenance beside them in ``mnist_classifier.json``)
+make every user compute the same FID / IS / class coverage. This regenerates them:
 
-    python -m gan_lab.classifier --out gan_lab/weights/mnist_classifier.pt
-
-Use from other code::
-
-    clf = load_classifier()          # eval mode, frozen, on CPU
-    clf.features(x)                  # (B, 128) penultimate pre-activations, x: (B, 1, 28, 28) in [0, 1]
-    clf.logits(x)                    # (B, 10)
-    clf.predict(x)                   # (B,) digit labels
+    python -m gan_lab.classifier --out lab/weights/mnist_classifier.pt
 """
 
 from __future__ import annotations
@@ -25,75 +18,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # train-split pixel statistics, applied inside the net
-FEATURE_DIM = 128
-
-
-class MNISTClassifier(nn.Module):
-    """LeNet-style CNN for (B, 1, 28, 28) images in [0, 1]: two 5x5 conv blocks, a 128-d hidden layer, 10 logits.
-
-    Small on purpose: FID of 10,000 vs 10,000 images must take seconds on two CPU cores.
-    """
-
-    def __init__(self, dropout: float = 0.25) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, 16, 5),  # (B, 16, 24, 24)
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 16, 12, 12)
-            nn.Conv2d(16, 32, 5),  # (B, 32, 8, 8)
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 32, 4, 4)
-            nn.Flatten(),  # (B, 512)
-        )
-        self.hidden = nn.Sequential(nn.Linear(512, FEATURE_DIM), nn.ReLU())
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(FEATURE_DIM, 10)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Penultimate pre-activations (B, 128) of images (B, 1, 28, 28) in [0, 1].
-
-        Taken before the ReLU: no unit is constantly zero, so their covariance (the FID statistic) has full rank.
-        """
-        _check_images(x)
-        x = ((x.float() - MNIST_MEAN) / MNIST_STD).contiguous(memory_format=torch.channels_last)  # 2x faster on CPU
-        return self.hidden[0](self.conv(x))
-
-    def logits(self, x: Tensor) -> Tensor:
-        """Class logits (B, 10) of images (B, 1, 28, 28) in [0, 1]."""
-        return self.head(self.dropout(self.hidden[1](self.features(x))))
-
-    @torch.no_grad()
-    def predict(self, x: Tensor) -> Tensor:
-        """Predicted digits (B,) of images (B, 1, 28, 28) in [0, 1]."""
-        return self.logits(x).argmax(dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.logits(x)
-
-
-def _check_images(x: Tensor) -> None:
-    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"the MNIST classifier takes (B, 1, 28, 28) images in [0, 1], got shape {tuple(x.shape)}")
-
-
-def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> MNISTClassifier:
-    """The classifier with the committed weights (or those at ``path``), frozen and in eval mode."""
-    path = Path(path) if path is not None else WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"classifier weights {path} not found: run `make train-classifier` to create them")
-    model = MNISTClassifier()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    model.eval().requires_grad_(False)
-    return model.to(device=device, memory_format=torch.channels_last)  # channels-last convs and max-pools
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Training (``make train-classifier``)
-# ---------------------------------------------------------------------------------------------------------------
+from lab.errors import fail
+from lab.metrics.backbones import WEIGHTS, MNISTClassifier, load_classifier  # noqa: F401 - re-exported for tests
+from lab.paths import default_data_dir
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -198,9 +127,6 @@ def train_classifier(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from datamodules import default_data_dir
-    from gan_lab.cli import fail
-
     parser = argparse.ArgumentParser(prog="python -m gan_lab.classifier", description=__doc__.splitlines()[0])
     parser.error = fail  # type: ignore[method-assign]  # one line, exit 2
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default $LAB_DATA_DIR or ./data)")

@@ -1,13 +1,15 @@
-"""``python -m gan_lab evaluate --ckpt PATH``: FID, IS and class coverage of a checkpoint, beside the real-data floors.
+"""``python -m gan_lab evaluate --ckpt PATH``: FID, KID, IS and class coverage of a checkpoint beside real-data floors.
 
 Prints one table and writes the same numbers as JSON (default: ``<checkpoint>.eval.json`` beside the checkpoint):
 
 - ``fid``: generated vs the first N MNIST test images; ``fid_floor``: N training images vs the same test images,
   the value a generator that reproduced the training data would get (not zero: two finite samples always differ);
+- ``kid`` and ``kid_floor``: the same with the Kernel Inception Distance (unbiased: comparable across N);
 - ``is`` and ``is_real``: Inception Score of the generated and of the real test images (the ceiling);
 - ``classes_covered`` and ``class_kl``: digits the classifier finds among the samples, KL(histogram || uniform).
 
-With ``--backbone inception`` the keys are ``fid_inception`` / ``is_inception`` (comparable with papers).
+With ``--backbone inception`` the keys are ``fid_inception`` / ``kid_inception`` / ``is_inception`` (comparable with
+papers).
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from typing import Any
 
 import torch
 
-from gan_lab.cli import LabError, check_output_path, fail
+from datamodules.mnist import mnist_images
+from lab.errors import LabError, check_output_path, fail
+from lab.metrics.backbones import BACKBONES, resolve_inception_weights
+from lab.metrics.functional import to_unit_range
+from lab.metrics.image import ImageMetrics
 
 MAX_N = 10000  # the size of the MNIST test split, which holds the real reference images
 
@@ -34,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="JSON file (default: <ckpt>.eval.json beside the checkpoint)")
     parser.add_argument("--inception-weights", default=None, help="InceptionV3 weights file, for offline use")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--kid-subset-size", type=int, default=1000, help="images per KID subset (at most --n)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the training-image draw")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default $LAB_DATA_DIR or ./data)")
@@ -42,20 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> Path:
     """Validates the arguments before any work; returns the JSON output path."""
-    from callbacks.metrics import BACKBONES
-
     if args.backbone not in BACKBONES:
         raise LabError(f"--backbone must be one of {', '.join(BACKBONES)}, got {args.backbone!r}")
     if not 2 <= args.n <= MAX_N:
         raise LabError(f"--n must be between 2 and {MAX_N} (the MNIST test split holds the real images), got {args.n}")
     if args.batch_size <= 0:
         raise LabError(f"--batch-size must be positive, got {args.batch_size}")
+    if not 2 <= args.kid_subset_size <= args.n:
+        raise LabError(f"--kid-subset-size must be between 2 and --n ({args.n}), got {args.kid_subset_size}")
     ckpt = Path(args.ckpt)
     if not ckpt.is_file():
         raise LabError(f"checkpoint {ckpt} does not exist")
     if args.backbone == "inception":
-        from callbacks.metrics import resolve_inception_weights
-
         args.inception_weights = resolve_inception_weights(args.inception_weights)  # fails in one line, never hangs
     return check_output_path(args.out or ckpt.with_suffix(".eval.json"), (".json",))
 
@@ -69,14 +74,15 @@ def evaluate(
     batch_size: int = 500,
     inception_weights: str | None = None,
     data_dir: str | None = None,
+    kid_subset_size: int = 1000,
 ) -> dict[str, Any]:
     """Metrics of ``n`` samples of ``module`` (image-generator protocol) and the real-vs-real floor."""
-    from callbacks.metrics import ImageMetrics, mnist_images, to_unit_range
-
     if tuple(module.image_shape) != (1, 28, 28):
         raise LabError(f"evaluate needs a 1x28x28 MNIST generator, this checkpoint makes {tuple(module.image_shape)}")
     device = module.device
-    metrics = ImageMetrics(backbone, inception_weights=inception_weights, batch_size=batch_size).to(device)
+    metrics = ImageMetrics(
+        backbone, inception_weights=inception_weights, batch_size=batch_size, kid_subset_size=kid_subset_size
+    ).to(device)
     suffix = metrics.suffix
     real = mnist_images("test", n, data_dir).to(device).float() / 255  # (n, 1, 28, 28)
     gen = torch.Generator().manual_seed(seed)
@@ -98,6 +104,7 @@ def evaluate(
     out.update(
         {
             f"fid{suffix}_floor": floor[f"fid{suffix}"],
+            f"kid{suffix}_floor": floor[f"kid{suffix}"],
             f"is{suffix}_real": real_is[f"is{suffix}"],
             f"is{suffix}_real_std": real_is[f"is{suffix}_std"],
             "classes_covered_real": real_is.get("classes_covered"),
@@ -116,6 +123,7 @@ def format_table(result: dict[str, Any]) -> str:
     s = "" if result["backbone"] == "classifier" else "_inception"
     rows = [
         (f"FID{s} (lower is better)", result[f"fid{s}"], result[f"fid{s}_floor"]),
+        (f"KID{s} (lower is better)", result[f"kid{s}"], result[f"kid{s}_floor"]),
         (f"IS{s} (higher is better)", result[f"is{s}"], result[f"is{s}_real"]),
         ("classes covered (of 10)", result.get("classes_covered"), result.get("classes_covered_real")),
         ("KL(classes || uniform)", result.get("class_kl"), result.get("class_kl_real")),
@@ -123,7 +131,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [f"{'metric':<26}{'generated':>12}{'real data':>12}"]
     for name, gen, real in rows:
         lines.append(f"{name:<26}{_fmt(gen):>12}{_fmt(real):>12}")
-    lines.append(f"n={result['n']} per set, backbone={result['backbone']}; real FID is the train-vs-test floor")
+    lines.append(f"n={result['n']} per set, backbone={result['backbone']}; real FID/KID: the train-vs-test floor")
     return "\n".join(lines)
 
 
@@ -141,7 +149,14 @@ def main(argv: list[str] | None = None) -> None:
 
         module = load_module(args.ckpt, map_location=args.device).to(args.device)
         result = evaluate(
-            module, args.backbone, args.n, args.seed, args.batch_size, args.inception_weights, args.data_dir
+            module,
+            args.backbone,
+            args.n,
+            args.seed,
+            args.batch_size,
+            args.inception_weights,
+            args.data_dir,
+            args.kid_subset_size,
         )
     except (LabError, FileNotFoundError, ValueError) as err:
         fail(str(err))

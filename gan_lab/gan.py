@@ -1,4 +1,7 @@
-"""GAN (Goodfellow et al. 2014): BCE-with-logits discriminator, non-saturating or minimax generator loss."""
+"""GAN (Goodfellow et al. 2014): BCE-with-logits discriminator, non-saturating or minimax generator loss.
+
+DCGAN (Radford et al. 2016) is this class with convolutional nets and ``family: dcgan`` (configs/gan/dcgan.yaml).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from torch import Tensor
 
 from gan_lab import losses
 from gan_lab.module import GANModule
+from lab.errors import one_of
 
 GENERATOR_LOSSES = {"nonsaturating": losses.nonsaturating_generator_loss, "minimax": losses.minimax_generator_loss}
 
@@ -24,10 +28,7 @@ class GAN(GANModule):
 
     def __init__(self, *args: Any, generator_loss_type: str = "nonsaturating", real_label: float = 1.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if generator_loss_type not in GENERATOR_LOSSES:
-            raise ValueError(
-                f"generator_loss_type must be one of {', '.join(GENERATOR_LOSSES)}, got {generator_loss_type!r}"
-            )
+        one_of("generator_loss_type", generator_loss_type, tuple(GENERATOR_LOSSES))
         if not 0.5 < real_label <= 1.0:
             raise ValueError(f"real_label must be in (0.5, 1], got {real_label}")
         self.generator_loss_fn = GENERATOR_LOSSES[generator_loss_type]
@@ -40,6 +41,6 @@ class GAN(GANModule):
         d_real, d_fake = real_logits.detach().sigmoid().mean(), fake_logits.detach().sigmoid().mean()
         return loss, {"d_real": d_real, "d_fake": d_fake}
 
-    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, fake: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # maximize log(D(G(z))) (non-saturating) or minimize log(1 - D(G(z))) (minimax)
         return self.generator_loss_fn(self.discriminate(fake)), {}

@@ -131,6 +131,6 @@ class MADGAN(GANModule):
         which = (fake_logits.detach()[:, :-1].argmax(1) == labels).float().mean()
         return loss, {"d_real": d_real, "d_fake": d_fake, "d_which_generator_acc": which}
 
-    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, fake: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # maximize log D_real(G_i(z)) for every generator i
         return madgan_generator_loss(self.discriminate(fake)), {}

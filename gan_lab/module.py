@@ -1,22 +1,13 @@
 """GANModule: the one manual-optimization loop shared by every adversarial family.
 
-The image-generator protocol (what callbacks, ``sample``, ``evaluate`` and ``load_module`` rely on; the VAE has it too):
-
-- ``family: str``: short name used for run names and W&B groups (``gan``, ``wgan_gp``, ``vae`` ...).
-- ``latent_dim: int``: size of the noise vector ``z``.
-- ``image_shape: tuple[int, int, int]``: (C, H, W) of one image.
-- ``data_range: tuple[float, float]``: (-1, 1) for a tanh generator, (0, 1) for a sigmoid one.
-- ``sample_noise(n, generator=None) -> Tensor (n, latent_dim)`` on the module's device.
-- ``sample(n, z=None) -> Tensor (n, C, H, W)`` images in ``data_range``, computed under ``torch.no_grad()`` in eval
-  mode; the previous train/eval mode is restored.
-- ``to_unit(images) -> Tensor`` maps images from ``data_range`` to [0, 1] (for saving/metrics).
+The image-generator protocol (``lab.protocol.ImageGenerator``) is implemented by ``gan_lab.generator``.
 
 The loop (``training_step``; one training batch = one critic step):
 
-1. ``discriminator_step(real)``: fake = G(z) without grad; ``discriminator_loss(real, fake)``; toggle/zero_grad/
-   manual_backward/[clip]/step; then ``after_discriminator_step()`` (WGAN's weight clipping lives there).
-2. every ``n_critic``-th batch, ``generator_step(batch_size)``: ``generator_loss(G(z))``; toggle/zero_grad/
-   manual_backward/[clip]/step; then ``after_generator_step()``.
+1. ``discriminator_step(real, d_opt)``: fake = G(z) without grad; ``discriminator_loss(real, fake)``; toggle/
+   zero_grad/manual_backward/[clip]/step; then ``after_discriminator_step()`` (WGAN's weight clipping lives there).
+2. every ``n_critic``-th batch, ``generator_step(real, g_opt, d_opt)``: ``generator_loss(G(z), real)``; toggle/
+   zero_grad/manual_backward/[clip]/step; then ``after_generator_step()``.
 
 So each critic iteration sees a fresh real batch, as in the WGAN papers' Algorithm 1, and the generator takes one step
 per ``n_critic`` batches (an epoch of N batches makes N critic and N // n_critic generator steps). The phase comes
@@ -24,11 +15,13 @@ from ``critic_steps`` (critic steps taken so far), which is saved in checkpoints
 
 Hooks a family overrides (everything else is shared):
 
-- ``discriminator_loss(real, fake) -> (loss, metrics)`` and ``generator_loss(fake) -> (loss, metrics)``: metrics is a
+- ``discriminator_loss(real, fake) -> (loss, metrics)`` and ``generator_loss(fake, real) -> (loss, metrics)`` (``real``:
+  the batch of the critic step just taken, for objectives that score it too): metrics is a
   dict of detached scalars logged as ``train/<name>`` (``d_loss``/``g_loss`` are added by the loop; families add
   ``d_real``, ``d_fake``, ``wasserstein``, ``gp``...). Use ``self.discriminate(x)`` (adds instance noise) to score.
 - ``after_discriminator_step()`` / ``after_generator_step()``: no-ops by default.
-- ``generator_step`` / ``discriminator_step`` as a whole, for families that need more (unrolling, several generators).
+- ``generator_step`` / ``discriminator_step`` as a whole, for families that need more (unrolling): the optimizers are
+  arguments, never fetched from the trainer, so a step can be called and tested on its own.
 
 ``configure_optimizers`` returns (generator optimizer, discriminator optimizer), in that order, always. Networks are
 separate submodules ``generator`` and ``discriminator`` (plain nn.Modules injected by ``class_path``), so DDP can wrap
@@ -43,113 +36,12 @@ import warnings
 from typing import Any
 
 import torch
-from pytorch_lightning import Callback, LightningModule
+from pytorch_lightning import LightningModule
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from gan_lab.cli import check_optimizer
-
-# data scaling <-> generator output activation; "none" is for unbounded data such as 2-D mixture points.
-VALUE_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "none": (-math.inf, math.inf)}
-
-
-def check_value_range(value_range: str | None, output_activation: str, what: str = "generator") -> str:
-    """The data scaling that matches ``output_activation``; raises ValueError when ``value_range`` disagrees."""
-    if output_activation not in VALUE_RANGES:
-        raise ValueError(
-            f"{what} output_activation must be one of {', '.join(VALUE_RANGES)}, got {output_activation!r}"
-        )
-    if value_range is not None and value_range != output_activation:
-        low, high = VALUE_RANGES[output_activation]
-        raise ValueError(
-            f"data value_range {value_range!r} does not match the {what}'s output_activation {output_activation!r} "
-            f"(which makes images in [{low:g}, {high:g}]): set data.init_args.value_range={output_activation}"
-        )
-    return output_activation
-
-
-def check_metrics_args(every_n_epochs: int, samples: int) -> tuple[int, int]:
-    """Validates the metric cadence (>= 0) and sample count (>= 2) of an image family."""
-    if every_n_epochs < 0 or samples < 2:
-        raise ValueError(
-            f"metrics_every_n_epochs must be >= 0 and metrics_samples >= 2, got {every_n_epochs}, {samples}"
-        )
-    return every_n_epochs, samples
-
-
-class ImageGeneratorMixin:
-    """The shared half of the protocol: ``data_range``, ``to_unit``, ``sample`` and the image callbacks.
-
-    Subclasses set ``latent_dim``, ``image_shape``, ``value_range`` and implement ``generate(z)``.
-
-    ``configure_callbacks`` attaches the sample-grid and interpolation callbacks (init arg ``sample_every_n_epochs``,
-    0 turns them off) and, for MNIST-shaped images, FID / IS / class coverage (``callbacks.metrics.GenerativeMetrics``;
-    init args ``metrics_every_n_epochs`` and ``metrics_samples``) rather than a ``callbacks:`` list repeated in every
-    family YAML: every image family gets them for free, a one-line override changes the cadence, and one of these
-    callbacks given explicitly in ``trainer.callbacks`` wins (it is then not added twice).
-    """
-
-    latent_dim: int
-    image_shape: tuple[int, ...]
-    value_range: str
-    sample_every_n_epochs: int
-    metrics_every_n_epochs: int
-    metrics_samples: int
-
-    @property
-    def data_range(self) -> tuple[float, float]:
-        return VALUE_RANGES[self.value_range]
-
-    def to_unit(self, images: Tensor) -> Tensor:
-        """Maps images from ``data_range`` to [0, 1] (clamped); unbounded data (``none``) is returned as it is."""
-        if self.value_range == "none":
-            return images
-        low, high = self.data_range
-        return ((images - low) / (high - low)).clamp(0.0, 1.0)
-
-    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I), shape (n, latent_dim), on the module's device."""
-        return torch.randn(n, self.latent_dim, device=self.device, generator=generator)  # type: ignore[attr-defined]
-
-    def generate(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def sample(self, n: int, z: Tensor | None = None) -> Tensor:
-        """(n, C, H, W) images in ``data_range`` from noise ``z`` (fresh N(0, I) if None); eval mode, no grad."""
-        was_training = self.training  # type: ignore[attr-defined]
-        self.eval()  # type: ignore[attr-defined]
-        try:
-            with torch.no_grad():
-                z = self.sample_noise(n) if z is None else z.to(self.device)  # type: ignore[attr-defined]
-                return self.generate(z)
-        finally:
-            self.train(was_training)  # type: ignore[attr-defined]
-
-    def configure_callbacks(self) -> list[Callback]:
-        if len(self.image_shape) != 3:
-            return []  # not images (e.g. 2-D points)
-        from callbacks.interpolation import LatentInterpolation
-        from callbacks.metrics import GenerativeMetrics
-        from callbacks.samples import SampleGrid
-
-        present = tuple(type(cb) for cb in self.trainer.callbacks)  # type: ignore[attr-defined]
-        wanted: list[Callback] = []
-        if self.sample_every_n_epochs > 0:
-            wanted += [
-                SampleGrid(every_n_epochs=self.sample_every_n_epochs),
-                LatentInterpolation(every_n_epochs=self.sample_every_n_epochs),
-            ]
-        if self.metrics_every_n_epochs > 0 and tuple(self.image_shape) == (1, 28, 28):
-            wanted.append(GenerativeMetrics(every_n_epochs=self.metrics_every_n_epochs, **self._metrics_sizes()))
-        return [cb for cb in wanted if not issubclass(type(cb), present)]
-
-    def _metrics_sizes(self) -> dict[str, int]:
-        """Sample and reference sizes of FID/IS: ``metrics_samples``, or 256 in smoke runs (fast_dev_run or an
-        integer ``limit_train_batches``, as configs/tiny.yaml sets), whose metric values only prove the path runs."""
-        trainer = self.trainer  # type: ignore[attr-defined]
-        smoke = bool(trainer.fast_dev_run) or isinstance(trainer.limit_train_batches, int)
-        n = min(self.metrics_samples, 256) if smoke else self.metrics_samples
-        return {"n_samples": n, "n_real": min(n, 10000)}
+from gan_lab.generator import ImageGeneratorMixin, check_metrics_args, check_value_range
+from lab.errors import check_optimizer, one_of
 
 
 class GANModule(ImageGeneratorMixin, LightningModule):
@@ -176,6 +68,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             ``torch.optim.lr_scheduler.LambdaLR`` (its state is in checkpoints, so a resumed run continues the decay).
             Lets a generator settle on sharp modes instead of jittering around them at the end of a budget.
         lr_decay_start: fraction of the run (0 <= f < 1) before the linear decay starts.
+        family: the name in run names, W&B groups and tables (default: the class's, e.g. ``gan``); a config that
+            only swaps the nets (DCGAN) names itself here instead of needing a class.
     """
 
     family = "gan"
@@ -197,6 +91,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         metrics_samples: int = 10000,
         lr_schedule: str = "constant",
         lr_decay_start: float = 0.0,
+        family: str | None = None,
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "image_shape", "output_activation"):
@@ -206,8 +101,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if instance_noise < 0 or instance_noise_steps < 1:
             raise ValueError("instance_noise must be >= 0 and instance_noise_steps >= 1")
-        if lr_schedule not in ("constant", "linear"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {lr_schedule!r}")
+        one_of("lr_schedule", lr_schedule, ("constant", "linear"))
         if not 0.0 <= lr_decay_start < 1.0:
             raise ValueError(f"lr_decay_start must be in [0, 1), got {lr_decay_start}")
         if gradient_clip_val is not None and gradient_clip_val <= 0:
@@ -217,6 +111,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             # config, which load_from_checkpoint re-instantiates; built in Python, they are pickled whole.
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
             self.save_hyperparameters()
+        self.family = family or type(self).family
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim: int = generator.latent_dim
@@ -262,8 +157,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         """The discriminator/critic loss to minimise and the metrics to log (without the ``train/`` prefix)."""
         raise NotImplementedError(f"{type(self).__name__} must define discriminator_loss")
 
-    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """The generator loss to minimise on ``fake = G(z)`` and the metrics to log."""
+    def generator_loss(self, fake: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The generator loss to minimise on ``fake = G(z)`` (``real``: the last critic batch) and the metrics."""
         raise NotImplementedError(f"{type(self).__name__} must define generator_loss")
 
     def after_discriminator_step(self) -> None:
@@ -280,9 +175,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
         optimizer.step()
 
-    def discriminator_step(self, real: Tensor) -> dict[str, Tensor]:
-        """One critic update on a real batch and a fresh fake batch; returns the metrics to log."""
-        _, d_opt = self.optimizers()
+    def discriminator_step(self, real: Tensor, d_opt: Any) -> dict[str, Tensor]:
+        """One critic update with ``d_opt`` on a real batch and a fresh fake batch; returns the metrics to log."""
         with self.toggled_optimizer(d_opt):
             with torch.no_grad():
                 fake = self.generator(self.sample_noise(real.shape[0]))
@@ -292,20 +186,23 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         self.after_discriminator_step()
         return {"d_loss": loss.detach(), **metrics}
 
-    def generator_step(self, batch_size: int) -> dict[str, Tensor]:
-        """One generator update on a fresh noise batch; returns the metrics to log."""
-        g_opt, _ = self.optimizers()
+    def generator_step(self, real: Tensor, g_opt: Any, d_opt: Any) -> dict[str, Tensor]:
+        """One generator update with ``g_opt`` on a fresh noise batch of ``real``'s size; returns the metrics to log.
+
+        ``d_opt`` is the discriminator's optimizer, for families whose generator objective reads its state.
+        """
         with self.toggled_optimizer(g_opt):
-            loss, metrics = self.generator_loss(self.generator(self.sample_noise(batch_size)))
+            loss, metrics = self.generator_loss(self.generator(self.sample_noise(real.shape[0])), real)
             self._optimize(g_opt, loss)
         self.after_generator_step()
         return {"g_loss": loss.detach(), **metrics}
 
     def training_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, C, H, W)
-        metrics = self.discriminator_step(real)
+        g_opt, d_opt = self.optimizers()
+        metrics = self.discriminator_step(real, d_opt)
         if self.critic_steps % self.n_critic == 0:
-            self._generator_metrics = self.generator_step(real.shape[0])
+            self._generator_metrics = self.generator_step(real, g_opt, d_opt)
         for scheduler in self._schedulers():
             scheduler.step()
         if self._should_log():

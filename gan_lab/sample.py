@@ -11,7 +11,7 @@ import math
 import torch
 from torchvision.utils import save_image
 
-from gan_lab.cli import LabError, check_output_path, fail
+from lab.errors import LabError, check_output_path, fail
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,6 +25,7 @@ from torch.func import functional_call
 
 from gan_lab import losses
 from gan_lab.gan import GAN
+from lab.errors import one_of
 
 UNROLL_OPTIMIZERS = ("adam", "sgd")
 
@@ -37,6 +38,7 @@ class UnrolledGAN(GAN):
         second_order: back-propagate through the unrolled updates (True, the paper) or not (False, first-order).
         unroll_optimizer: ``adam`` (from the real optimizer's state, the paper's choice) or ``sgd``.
         unroll_lr: learning rate of the unrolled steps (None: the discriminator optimizer's lr).
+        *args, **kwargs: as in GAN.
     """
 
     family = "unrolled"
@@ -53,25 +55,28 @@ class UnrolledGAN(GAN):
         super().__init__(*args, **kwargs)
         if unroll_steps < 0:
             raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}")
-        if unroll_optimizer not in UNROLL_OPTIMIZERS:
-            raise ValueError(
-                f"unroll_optimizer must be one of {', '.join(UNROLL_OPTIMIZERS)}, got {unroll_optimizer!r}"
-            )
+        one_of("unroll_optimizer", unroll_optimizer, UNROLL_OPTIMIZERS)
         if unroll_lr is not None and unroll_lr <= 0:
             raise ValueError(f"unroll_lr must be > 0 (or null), got {unroll_lr}")
         self.unroll_steps, self.second_order = unroll_steps, second_order
         self.unroll_optimizer, self.unroll_lr = unroll_optimizer, unroll_lr
-        self._real: Tensor | None = None
 
-    def discriminator_step(self, real: Tensor) -> dict[str, Tensor]:
-        self._real = real  # the unrolled steps reuse the critic's real batch
-        return super().discriminator_step(real)
+    def generator_step(self, real: Tensor, g_opt: Any, d_opt: Any) -> dict[str, Tensor]:
+        """One generator update against D unrolled ``unroll_steps`` times on (``real``, the fakes) from ``d_opt``'s
+        state; ``unroll_steps: 0`` is the GAN's step."""
+        if self.unroll_steps == 0:
+            return super().generator_step(real, g_opt, d_opt)
+        with self.toggled_optimizer(g_opt):
+            loss = self.unrolled_generator_loss(self.generator(self.sample_noise(real.shape[0])), real, d_opt)
+            self._optimize(g_opt, loss)
+        self.after_generator_step()
+        return {"g_loss": loss.detach()}
 
-    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        if self.unroll_steps == 0 or self._real is None:
-            return super().generator_loss(fake)
-        params = self.unrolled_parameters(self._real, fake)
-        return self.generator_loss_fn(self._functional_discriminate(params, fake)), {}
+    def unrolled_generator_loss(self, fake: Tensor, real: Tensor, d_opt: Any) -> Tensor:
+        """The generator's loss against D after ``unroll_steps`` updates on (``real``, ``fake``) from ``d_opt``."""
+        params = self.unrolled_parameters(real, fake, d_opt)
+        # maximize log D_{theta_k}(G(z)) (non-saturating) or minimize log(1 - D_{theta_k}(G(z)))
+        return self.generator_loss_fn(self._functional_discriminate(params, fake))
 
     def _functional_discriminate(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
         """D_params(x + instance noise): logits (B,) of the discriminator with ``params`` in place of its weights."""
@@ -80,8 +85,9 @@ class UnrolledGAN(GAN):
             x = x + sigma * torch.randn_like(x)
         return functional_call(self.discriminator, params, (x,))
 
-    def unrolled_parameters(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        """theta_k: ``unroll_steps`` updates of a functional copy of D on (real, fake), in the graph of ``fake``.
+    def unrolled_parameters(self, real: Tensor, fake: Tensor, d_opt: Any) -> dict[str, Tensor]:
+        """theta_k: ``unroll_steps`` updates of a functional copy of D on (real, fake), in the graph of ``fake``,
+        from the state (Adam moments, learning rate) of the discriminator's optimizer ``d_opt``.
 
         The copy is one flat vector (the weights are views of it), so an update is a handful of tensor ops rather
         than a handful per weight, and real and fake are scored in one call when D has no buffers (no batch norm).
@@ -90,8 +96,8 @@ class UnrolledGAN(GAN):
         live = [p for _, p in self.discriminator.named_parameters()]
         shapes, sizes = [p.shape for p in live], [p.numel() for p in live]
         flat = torch.cat([p.detach().reshape(-1) for p in live]).requires_grad_(True)
-        adam = self._adam_state(live) if self.unroll_optimizer == "adam" else None
-        lr = self._lr()
+        adam = self._adam_state(live, d_opt) if self.unroll_optimizer == "adam" else None
+        lr = self.unroll_lr if self.unroll_lr is not None else float(d_opt.param_groups[0]["lr"])
         fakes = fake if self.second_order else fake.detach()
         # one call on real + fake unless D has buffers (batch norm would mix real and fake statistics)
         both = torch.cat([real, fakes]) if next(self.discriminator.buffers(), None) is None else None
@@ -115,16 +121,10 @@ class UnrolledGAN(GAN):
                 flat = flat.detach().requires_grad_(True)
         return unflatten(flat)
 
-    def _lr(self) -> float:
-        if self.unroll_lr is not None:
-            return self.unroll_lr
-        _, d_opt = self.optimizers()
-        return float(d_opt.param_groups[0]["lr"])
-
-    def _adam_state(self, live: list[Tensor]) -> dict[str, Any]:
-        """Flat copies of the real discriminator optimizer's Adam moments and per-weight step counts (zeros before
-        its first step), in the order of ``live``."""
-        _, d_opt = self.optimizers()
+    @staticmethod
+    def _adam_state(live: list[Tensor], d_opt: Any) -> dict[str, Any]:
+        """Flat copies of the discriminator optimizer's Adam moments and per-weight step counts (zeros before its
+        first step), in the order of ``live``."""
         group = d_opt.param_groups[0]
         inner = getattr(d_opt, "optimizer", d_opt)  # unwrap Lightning's LightningOptimizer
         state = [inner.state.get(p, {}) for p in live]

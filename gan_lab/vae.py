@@ -1,6 +1,6 @@
 """VAE baseline (Kingma & Welling 2014): Bernoulli decoder, Gaussian posterior, loss = reconstruction + beta * KL.
 
-It has the image-generator protocol of ``gan_lab.module`` (``sample``, ``latent_dim``, ``data_range``, ...), so the
+It has the image-generator protocol (``lab.protocol.ImageGenerator``: ``sample``, ``latent_dim``, ...), so the
 sample-grid and interpolation callbacks, ``sample`` and ``evaluate`` treat it like any GAN. Automatic optimization.
 """
 
@@ -16,8 +16,8 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gan_lab import losses
-from gan_lab.cli import check_optimizer
-from gan_lab.module import VALUE_RANGES, ImageGeneratorMixin, check_metrics_args
+from gan_lab.generator import VALUE_RANGES, ImageGeneratorMixin, check_metrics_args
+from lab.errors import check_optimizer
 
 
 class VAE(ImageGeneratorMixin, LightningModule):

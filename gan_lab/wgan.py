@@ -34,7 +34,7 @@ class WGAN(GANModule):
         loss = losses.wasserstein_critic_loss(real_scores, fake_scores)
         return loss, {"d_real": d_real, "d_fake": d_fake, "wasserstein": d_real - d_fake}
 
-    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, fake: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # maximize E[f(G(z))]
         return losses.wasserstein_generator_loss(self.discriminate(fake)), {}
 
@@ -71,6 +71,6 @@ class WGANGP(GANModule):
         d_real, d_fake = real_scores.detach().mean(), fake_scores.detach().mean()
         return loss, {"d_real": d_real, "d_fake": d_fake, "wasserstein": d_real - d_fake, "gp": penalty.detach()}
 
-    def generator_loss(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, fake: Tensor, real: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # maximize E[f(G(z))]
         return losses.wasserstein_generator_loss(self.discriminate(fake)), {}

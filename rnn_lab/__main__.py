@@ -6,8 +6,9 @@ import os
 
 import torch
 
+from callbacks.guards import default_callbacks
 from datamodules.palindrome import PalindromeDataModule
-from gan_lab.cli import main
+from lab.cli import main
 from rnn_lab.classifier import SequenceClassifier
 
 
@@ -18,9 +19,9 @@ def _sweep(args: list[str]) -> None:
 
 
 def _gradient_flow(args: list[str]) -> None:
-    from callbacks.gradient_flow import gradient_flow_main
+    from rnn_lab.gradient_flow import main
 
-    gradient_flow_main(args)
+    main(args)
 
 
 def cli_options() -> dict:
@@ -29,12 +30,13 @@ def cli_options() -> dict:
         "model_class": SequenceClassifier,
         "datamodule_class": PalindromeDataModule,
         "links": [("data.one_hot", "model.one_hot")],  # the model's input format follows the data's
+        "trainer_defaults": {"callbacks": default_callbacks()},
     }
 
 
 def build(args: list[str]):
     """The model, datamodule and trainer of ``fit`` arguments (without the subcommand), not yet run: a LabCLI."""
-    from gan_lab.cli import LabCLI
+    from lab.cli import LabCLI
 
     return LabCLI(run=False, args=args, **cli_options())
 

@@ -8,7 +8,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from gan_lab.cli import check_optimizer
+from lab.errors import check_optimizer
 from rnn_lab.cells import make_cell
 
 

@@ -1,9 +1,11 @@
 """``python -m rnn_lab sweep``: validation accuracy vs palindrome length for several cells and seeds.
 
 Each run trains a fresh SequenceClassifier with the Lightning Trainer for at most ``--max_steps`` steps, validates
-every ``--val_every`` steps and stops early once validation accuracy reaches ``--target``. Results go to a run
-directory ``<root>/palindrome-sweep-<time>/``: ``results.csv`` (one row per run), ``results.md`` (mean ± std per
-length and cell) and ``accuracy_vs_length.png``. Runs execute in ``--jobs`` worker processes, one line per run.
+every ``--val_every`` steps and stops early once validation accuracy reaches ``--target``. Runs go through the shared
+runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings are
+unchanged is reused from ``<root>/palindrome-sweep/runs/<cell>-L<length>-s<seed>/run.json``. The sweep folder
+``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (mean ± std per length and
+cell) and ``accuracy_vs_length.png``.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import csv
 import logging
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
 from functools import partial
-from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from lab.errors import fail
+from lab.runner import Job, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS
+from rnn_lab.sweep_report import RunResult, read_results, write_report
+
+GROUP = "palindrome-sweep"
 
 
 @dataclass(frozen=True)
@@ -40,30 +45,18 @@ class RunSpec:
     num_samples: int
     lr: float
     implementation: str
-    threads: int
 
 
-@dataclass
-class RunResult:
-    cell: str
-    seq_len: int
-    seed: int
-    best_val_acc: float
-    final_val_acc: float
-    steps: int
-    steps_to_target: int | None
-    seconds: float
-
-
-def train_one(spec: RunSpec) -> RunResult:
-    """Trains one classifier as the sweep specifies and returns its validation accuracies."""
+def train_one(config: dict[str, Any], run_dir: Path, wandb: bool = False) -> dict[str, Any]:
+    """Runner target: trains one classifier as ``config`` (a RunSpec) says; returns its RunResult as a dict."""
     from pytorch_lightning import Callback, Trainer, seed_everything
     from pytorch_lightning.callbacks import EarlyStopping
 
     from datamodules.palindrome import PalindromeDataModule
+    from lab.loggers import make_wandb_logger
     from rnn_lab.classifier import SequenceClassifier
 
-    torch.set_num_threads(spec.threads)
+    spec = RunSpec(**config)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*(num_workers|LeafSpec|val_check_interval).*")
     start = time.perf_counter()
@@ -98,7 +91,11 @@ def train_one(spec: RunSpec) -> RunResult:
         check_val_every_n_epoch=None,
         gradient_clip_val=10.0,
         num_sanity_val_steps=0,
-        logger=False,
+        logger=[
+            make_wandb_logger(str(run_dir), run_dir.name, "gan-rnn-lab", GROUP, [GROUP, spec.cell], job_type=spec.cell)
+        ]
+        if wandb
+        else False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -109,7 +106,7 @@ def train_one(spec: RunSpec) -> RunResult:
         trainer.validate(model, datamodule=data, verbose=False)
         history.append((trainer.global_step, float(trainer.callback_metrics["val/acc"])))
     reached = [step for step, acc in history if acc >= spec.target]
-    return RunResult(
+    result = RunResult(
         cell=spec.cell,
         seq_len=spec.seq_len,
         seed=spec.seed,
@@ -119,69 +116,12 @@ def train_one(spec: RunSpec) -> RunResult:
         steps_to_target=reached[0] if reached else None,
         seconds=round(time.perf_counter() - start, 1),
     )
-
-
-def summarise(results: list[RunResult], cells: list[str], lengths: list[int], target: float) -> str:
-    """Markdown: best validation accuracy (mean ± std over seeds) and median steps to reach the target."""
-
-    def cell_text(cell: str, length: int) -> tuple[str, str]:
-        runs = [r for r in results if r.cell == cell and r.seq_len == length]
-        if not runs:
-            return "-", "-"
-        acc = torch.tensor([r.best_val_acc for r in runs])
-        std = acc.std().item() if len(runs) > 1 else 0.0
-        solved = [r.steps_to_target for r in runs if r.steps_to_target is not None]
-        steps = (
-            f"{int(torch.tensor(solved).float().median().item())} ({len(solved)}/{len(runs)})" if solved else "never"
-        )
-        return f"{acc.mean().item():.3f} ± {std:.3f}", steps
-
-    header = "| length | " + " | ".join(f"{c} accuracy" for c in cells) + " | "
-    header += " | ".join(f"{c} steps to {100 * target:g}%" for c in cells) + " |"
-    lines = [header, "|---:|" + "---:|" * (2 * len(cells))]
-    for length in lengths:
-        texts = [cell_text(cell, length) for cell in cells]
-        lines.append(
-            f"| {length} | " + " | ".join(t[0] for t in texts) + " | " + " | ".join(t[1] for t in texts) + " |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot(results: list[RunResult], cells: list[str], lengths: list[int], path: Path) -> None:
-    """Best validation accuracy vs length: mean ± std over seeds per cell, each run as a dot, chance dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for cell in cells:
-        xs, means, stds = [], [], []
-        for length in lengths:
-            acc = torch.tensor([r.best_val_acc for r in results if r.cell == cell and r.seq_len == length])
-            if acc.numel():
-                xs.append(length)
-                means.append(acc.mean().item())
-                stds.append(acc.std().item() if acc.numel() > 1 else 0.0)
-        line = ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=cell)
-        runs = [r for r in results if r.cell == cell]
-        ax.scatter(
-            [r.seq_len for r in runs], [r.best_val_acc for r in runs], s=12, alpha=0.4, color=line[0].get_color()
-        )
-    ax.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xlabel("palindrome length")
-    ax.set_ylabel("best validation accuracy")
-    ax.set_ylim(0, 1.05)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if wandb:
+        trainer.loggers[0].experiment.summary.update({"best_val_acc": result.best_val_acc, "steps": result.steps})
+    return asdict(result)
 
 
 def parse_args(args: list[str]) -> argparse.Namespace:
-    from gan_lab.cli import fail
-
     parser = argparse.ArgumentParser(prog="python -m rnn_lab sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100], help="palindrome lengths")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (data and weights)")
@@ -196,7 +136,10 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--implementation", default="torch", choices=IMPLEMENTATIONS)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--root", default="runs", help="the sweep writes <root>/palindrome-sweep-<time>/")
+    parser.add_argument("--root", default="runs", help="the sweep writes <root>/palindrome-sweep/")
+    parser.add_argument("--rerun", action="store_true", help="train again even runs whose settings are unchanged")
+    parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
+                        help="log every run to W&B in the group palindrome-sweep (offline without a key)")  # fmt: skip
     parser.add_argument(
         "--report", nargs="+", metavar="CSV", help="train nothing: redraw the table and plot from results.csv files"
     )
@@ -204,6 +147,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     opts = parser.parse_args(args)
     if min(opts.lengths) < 2:
         fail(f"--lengths must be >= 2; got {min(opts.lengths)}")
+    if not opts.seeds:
+        fail("--seeds needs at least one seed")
     positive = ("max_steps", "val_every", "hidden_dim", "batch_size", "num_samples", "jobs", "threads")
     for name in positive:
         if getattr(opts, name) < 1:
@@ -218,92 +163,54 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return opts
 
 
-def read_results(paths: list[str]) -> list[RunResult]:
-    """Rows of one or more results.csv files."""
-    results = []
-    for path in paths:
-        with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                results.append(
-                    RunResult(
-                        cell=row["cell"],
-                        seq_len=int(row["seq_len"]),
-                        seed=int(row["seed"]),
-                        best_val_acc=float(row["best_val_acc"]),
-                        final_val_acc=float(row["final_val_acc"]),
-                        steps=int(row["steps"]),
-                        steps_to_target=int(row["steps_to_target"]) if row["steps_to_target"] else None,
-                        seconds=float(row["seconds"]),
-                    )
-                )
-    return results
-
-
-def write_report(results: list[RunResult], run_dir: Path, command: str, target: float) -> str:
-    """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown table."""
-    cells = [cell for cell in CELLS if any(r.cell == cell for r in results)]
-    lengths = sorted({r.seq_len for r in results})
-    seeds = sorted({r.seed for r in results})
-    table = summarise(results, cells, lengths, target)
-    (run_dir / "results.md").write_text(
-        f"Command: `{command.strip()}`\n\nBest validation accuracy over seeds {seeds} (mean ± std); steps to "
-        f"{100 * target:g}%: median over the seeds that got there (how many did; the lower middle value for an "
-        f"even count).\n\n{table}"
-    )
-    plot(results, cells, lengths, run_dir / "accuracy_vs_length.png")
-    return table
-
-
 def sweep_main(args: list[str]) -> Path:
-    """Runs the sweep described by ``args`` and returns its run directory."""
+    """Runs the sweep described by ``args`` and returns its folder."""
     opts = parse_args(args)
     lengths, cells = sorted(set(opts.lengths)), list(dict.fromkeys(opts.cells))
-    run_dir = Path(opts.root) / f"palindrome-sweep-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir = Path(opts.root) / GROUP
+    run_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m rnn_lab sweep " + " ".join(args)
     if opts.report:
         print(write_report(read_results(opts.report), run_dir, command, opts.target))
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
     common = {k: getattr(opts, k) for k in ("max_steps", "val_every", "target", "hidden_dim", "batch_size")}
-    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation", "threads")}
+    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation")}
     # Longest first, so the slow runs do not all end up at the tail of the pool.
-    specs = [
-        RunSpec(cell=cell, seq_len=length, seed=seed, **common)
+    jobs = [
+        Job(f"{cell}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
+            asdict(RunSpec(cell=cell, seq_len=length, seed=seed, **common)), options={"wandb": opts.wandb})
         for length in reversed(lengths)
         for seed in opts.seeds
         for cell in cells
-    ]
+    ]  # fmt: skip
     print(
-        f"Sweep: {len(specs)} runs ({len(cells)} cells x {len(lengths)} lengths x {len(opts.seeds)} seeds) -> {run_dir}"
+        f"Sweep: {len(jobs)} runs ({len(cells)} cells x {len(lengths)} lengths x {len(opts.seeds)} seeds) -> {run_dir}"
     )
-    results: list[RunResult] = []
+
+    def describe(result: dict) -> str:
+        reached = "never" if result["steps_to_target"] is None else f"step {result['steps_to_target']}"
+        accuracy = f"best val acc {result['best_val_acc']:.4f}"
+        return f"{accuracy}, {100 * opts.target:g}% reached {reached}, {result['steps']} steps"
+
     start = time.perf_counter()
-    handle = open(run_dir / "results.csv", "w", newline="")  # rows are written as runs finish
-    writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])
-    writer.writeheader()
-    if opts.jobs == 1:
-        finished = (train_one(spec) for spec in specs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=opts.jobs, mp_context=get_context("spawn"))
-        finished = (future.result() for future in as_completed([pool.submit(train_one, spec) for spec in specs]))
-    for done, result in enumerate(finished, start=1):
-        results.append(result)
-        writer.writerow(asdict(result))
-        handle.flush()
-        reached = "never" if result.steps_to_target is None else f"step {result.steps_to_target}"
-        print(
-            f"[{done}/{len(specs)}] {result.cell} length {result.seq_len} seed {result.seed}: best val acc "
-            f"{result.best_val_acc:.4f}, {100 * opts.target:g}% reached {reached}, {result.steps} steps, "
-            f"{result.seconds:.0f} s",
-            flush=True,
-        )
-    if opts.jobs > 1:
-        pool.shutdown()
-    handle.close()
-    results.sort(key=lambda r: (r.cell, r.seq_len, r.seed))
+    outcomes = run_jobs(jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun)
+    results = sorted(
+        (RunResult(**o.result) for o in outcomes if not o.error), key=lambda r: (r.cell, r.seq_len, r.seed)
+    )
+    with open(run_dir / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in results)
     print(write_report(results, run_dir, command, opts.target))
+    if opts.wandb:
+        from lab.loggers import log_group_table
+
+        log_group_table(GROUP, run_dir, [asdict(r) for r in results])
+    failed = [o.job.name for o in outcomes if o.error]
+    files = f"{run_dir}/results.csv, results.md, accuracy_vs_length.png"
     print(
-        f"Sweep done in {time.perf_counter() - start:.0f} s: {run_dir}/results.csv, results.md, accuracy_vs_length.png"
+        f"Sweep done in {time.perf_counter() - start:.0f} s: {files}"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return run_dir

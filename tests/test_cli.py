@@ -1,6 +1,7 @@
 """The shared CLI helpers: one-line parser messages and W&B key detection."""
 
-from gan_lab.cli import _shorten_parser_message, wandb_key_available
+from lab.cli import shorten_parser_message as _shorten_parser_message
+from lab.loggers import wandb_key_available
 
 
 def test_nested_parser_message_becomes_one_line():

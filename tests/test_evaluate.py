@@ -11,9 +11,10 @@ import torch
 from conftest import CONFIGS, run_module
 from pytorch_lightning import Trainer
 
-from callbacks.metrics import GenerativeMetrics, class_pair_endpoints
+from callbacks.metrics import GenerativeMetrics
+from lab.metrics.functional import class_pair_endpoints
 from gan_lab.checkpoint import load_module
-from gan_lab.classifier import load_classifier
+from lab.metrics.backbones import load_classifier
 from gan_lab.evaluate import main
 
 

@@ -138,7 +138,7 @@ def test_linear_lr_schedule_holds_then_decays_to_zero(data_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"lr_schedule": "cosine"}, "lr_schedule must be 'constant' or 'linear'"),
+    [({"lr_schedule": "cosine"}, "lr_schedule must be one of constant, linear"),
      ({"lr_decay_start": 1.0}, "lr_decay_start must be in [0, 1)")],
 )  # fmt: skip
 def test_bad_lr_schedule_fails_clearly(kwargs, message):

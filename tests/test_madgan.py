@@ -13,14 +13,15 @@ ADAM = functools.partial(torch.optim.Adam, lr=1e-3)
 
 
 def build(k: int = 3, shared_trunk: bool = False) -> MADGAN:
-    """A MAD-GAN on 2-D points attached to a Trainer so that optimizers() works."""
+    """A MAD-GAN on 2-D points and its optimizers, attached to a Trainer (read by manual_backward and toggling)."""
     torch.manual_seed(0)
     generator = MultiGenerator(MixtureGenerator(4, 16, 1), k, shared_trunk=shared_trunk)
     module = MADGAN(generator, MixtureDiscriminator(2, 16, 1, n_outputs=k + 1), ADAM, ADAM, sample_every_n_epochs=0)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(module)
     module.trainer = trainer
-    trainer.strategy.optimizers = list(module.configure_optimizers())
+    module.opts = module.configure_optimizers()  # (generator, discriminator), passed to the step methods
+    trainer.strategy.optimizers = list(module.opts)
     return module
 
 
@@ -31,8 +32,9 @@ def test_discriminator_has_k_plus_one_outputs_and_every_generator_learns(shared_
     assert module.discriminator(torch.randn(10, 2)).shape == (10, 5)
     heads = module.generator.heads if shared_trunk else module.generator.generators
     before = [torch.cat([p.detach().flatten().clone() for p in h.parameters()]) for h in heads]
-    module.discriminator_step(torch.randn(32, 2))
-    module.generator_step(32)
+    real = torch.randn(32, 2)
+    module.discriminator_step(real, module.opts[1])
+    module.generator_step(real, *module.opts)
     after = [torch.cat([p.detach().flatten() for p in h.parameters()]) for h in heads]
     assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
@@ -40,7 +42,7 @@ def test_discriminator_has_k_plus_one_outputs_and_every_generator_learns(shared_
 def test_each_generator_receives_gradient():
     """The generator loss back-propagates a non-zero gradient into each of the k generators."""
     module = build(3)
-    loss, _ = module.generator_loss(module.generator(torch.randn(30, 4)))
+    loss, _ = module.generator_loss(module.generator(torch.randn(30, 4)), torch.randn(30, 2))
     loss.backward()
     for net in module.generator.generators:
         assert sum(p.grad.abs().sum() for p in net.parameters()) > 0

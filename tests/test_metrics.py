@@ -11,16 +11,11 @@ import torch
 from torch import nn
 from torchmetrics.image.inception import InceptionScore
 
-from callbacks.metrics import (
-    ImageMetrics,
-    coverage_stats,
-    mnist_images,
-    resolve_inception_weights,
-    shard,
-    to_unit_range,
-)
-from gan_lab.classifier import MNISTClassifier
-from gan_lab.cli import LabError
+from datamodules.mnist import mnist_images
+from lab.errors import LabError
+from lab.metrics.backbones import MNISTClassifier, resolve_inception_weights
+from lab.metrics.functional import coverage_stats, shard, to_unit_range
+from lab.metrics.image import ImageMetrics
 
 
 @pytest.fixture(scope="module")

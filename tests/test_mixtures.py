@@ -88,7 +88,7 @@ def test_experiment_runner_rejects_unknown_family(capsys):
         main(["ring", "--families", "pacgan"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown families ['pacgan']") and "unrolled10" in err
+    assert err.startswith("error: unknown families ['pacgan']") and "unrolled.k10" in err
 
 
 def test_stream_state_resumes_and_ranks_differ():

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from callbacks.modes import kl_to_uniform, mixture_mode_stats, plot_mixture_strip, stacked_mode_stats
+from callbacks.modes import plot_mixture_strip
+from lab.metrics.functional import kl_to_uniform, mixture_mode_stats, stacked_mode_stats
 from datamodules.mixtures import mixture_centres
 
 RING = mixture_centres("ring", 8, 1.0)

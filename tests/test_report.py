@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import CONFIGS, REPO, run_module
 
-from gan_lab import report
+from lab.report import page as report
 
 matplotlib.use("Agg")
 

@@ -1,10 +1,18 @@
-"""make results: MNIST arms run through the real CLI and aggregate over seeds; RESULTS.md is composed from sections."""
+"""make results (tools/build_results.py): MNIST arms run through the real CLI and the shared runner, aggregate over
+seeds, are found by globbing configs; RESULTS.md is composed from sections."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
-from gan_lab import results
+from gan_lab.experiments import make_jobs
+from lab.runner import run_jobs
+
+SPEC = importlib.util.spec_from_file_location("build_results", Path(__file__).parents[1] / "tools/build_results.py")
+results = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(results)
 
 
 @pytest.mark.slow
@@ -12,15 +20,30 @@ def test_mnist_arms_run_through_the_cli_and_aggregate_seeds(tmp_path, data_dir):
     """Two seeds of a tiny GAN arm: both finish, the table shows mean ± std, and a second call reuses the runs."""
     from conftest import CONFIGS
 
-    arm = results.Arm("tiny GAN", "gan", "gan.yaml", ("--config", str(CONFIGS / "tiny.yaml")))
-    finals = results.run_arms((arm,), seeds=2, epochs=1, root=tmp_path, jobs=1)[arm]
+    arms = {"gan": [CONFIGS / "gan" / "gan.yaml", CONFIGS / "tiny.yaml"]}
+    jobs = make_jobs("families", arms, seeds=2, epochs=1, extra=[], wandb=False, group="families")
+    outcomes = run_jobs(jobs, tmp_path, workers=1)
+    finals = [o.result for o in outcomes]
+    assert not any(o.error for o in outcomes), [o.error for o in outcomes]
     assert len(finals) == 2 and all(0 <= f["val/classes_covered"] <= 10 and f["val/fid"] > 0 for f in finals)
     assert finals[0]["val/fid"] != finals[1]["val/fid"]  # two seeds, two models
-    table = results.mnist_table({arm: finals})
-    assert "| tiny GAN | 2 |" in table and " ± " in table
+    table = results.mnist_table(outcomes, {"gan": "tiny GAN"}, "family")
+    assert "| tiny GAN | 2 | 1 |" in table and " ± " in table
     stamp = {p: p.stat().st_mtime for p in tmp_path.rglob("metrics.csv")}
-    again = results.run_arms((arm,), seeds=2, epochs=1, root=tmp_path, jobs=1)[arm]
-    assert again == finals and {p: p.stat().st_mtime for p in tmp_path.rglob("metrics.csv")} == stamp
+    again = run_jobs(jobs, tmp_path, workers=1)
+    assert all(o.reused for o in again) and [o.result for o in again] == finals
+    assert {p: p.stat().st_mtime for p in tmp_path.rglob("metrics.csv")} == stamp
+
+
+def test_arms_are_found_by_globbing_configs():
+    """Every configs/gan/*.yaml is a family row and every configs/ablations/*.yaml an ablation row (no registry)."""
+    from conftest import CONFIGS
+
+    assert set(results.mnist_arms("families")) == {p.stem for p in (CONFIGS / "gan").glob("*.yaml")}
+    ablations = results.mnist_arms("ablations")
+    assert set(ablations) == {p.stem for p in (CONFIGS / "ablations").glob("*.yaml")} and len(ablations) >= 5
+    assert all(files[0].name == "gan.yaml" for files in ablations.values())
+    assert results.describe_config(ablations["gan_latent50"][-1]) == "latent dim 50 (vs 100)"
 
 
 def test_compose_orders_sections_and_states_commands(tmp_path):
@@ -28,12 +51,12 @@ def test_compose_orders_sections_and_states_commands(tmp_path):
     for name, seconds in (("bench", 60.0), ("sweep", 120.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "section.md").write_text(f"body of {name}\n")
-        meta = {"command": f"python -m gan_lab.results --sections {name}", "seconds": seconds, "machine": "2 CPU cores",
+        meta = {"command": f"python tools/build_results.py --sections {name}", "seconds": seconds, "machine": "2 CPU cores",
                 "date": "2026-11-22"}  # fmt: skip
         (tmp_path / name / "section.json").write_text(json.dumps(meta))
     text = results.compose(tmp_path, tmp_path / "RESULTS.md")
     assert text.index("## Vanilla RNN vs LSTM") < text.index("## Benchmarks")
-    assert "`python -m gan_lab.results --sections bench` (1.0 min wall on 2 CPU cores" in text
+    assert "`python tools/build_results.py --sections bench` (1.0 min wall on 2 CPU cores" in text
     assert "took 3 min wall in all" in text and (tmp_path / "RESULTS.md").read_text() == text
 
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from callbacks.modes import classify_stacked, stacked_mode_stats
+from lab.metrics.functional import classify_stacked, stacked_mode_stats
 from datamodules.stacked_mnist import StackedMNISTDataModule
-from gan_lab.classifier import load_classifier
+from lab.metrics.backbones import load_classifier
 
 
 def test_batches_are_three_stacked_digits_with_their_mode(data_dir):

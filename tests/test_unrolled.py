@@ -14,7 +14,8 @@ ADAM = functools.partial(torch.optim.Adam, lr=1e-2, betas=(0.5, 0.999))
 
 
 def build(cls, **kwargs):
-    """A module on 2-D points with fixed initial weights (seed 0), attached to a Trainer so optimizers() works."""
+    """A module on 2-D points with fixed initial weights (seed 0) and its optimizers, attached to a Trainer (whose
+    optimizers manual_backward and toggling read)."""
     torch.manual_seed(0)
     module = cls(
         MixtureGenerator(4, 16, 2), MixtureDiscriminator(2, 16, 2), ADAM, ADAM, sample_every_n_epochs=0, **kwargs
@@ -22,9 +23,8 @@ def build(cls, **kwargs):
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(module)
     module.trainer = trainer
-    trainer.strategy._lightning_optimizers = None
-    optimizers = module.configure_optimizers()
-    trainer.strategy.optimizers = list(optimizers)
+    module.opts = module.configure_optimizers()  # (generator, discriminator), passed to the step methods
+    trainer.strategy.optimizers = list(module.opts)
     return module
 
 
@@ -32,8 +32,8 @@ def one_step(module, real, steps=1):
     """Runs ``steps`` iterations of the loop (critic step, then generator step) with a fixed noise seed."""
     torch.manual_seed(123)
     for _ in range(steps):
-        module.discriminator_step(real)
-        module.generator_step(real.shape[0])
+        module.discriminator_step(real, module.opts[1])
+        module.generator_step(real, *module.opts)
     return module
 
 
@@ -58,7 +58,7 @@ def test_discriminator_gets_one_ordinary_update(unroll_optimizer):
     vanilla = one_step(build(GAN), REAL)
     unrolled = one_step(build(UnrolledGAN, unroll_steps=5, unroll_optimizer=unroll_optimizer), REAL)
     assert torch.equal(params(vanilla.discriminator), params(unrolled.discriminator))
-    states = [m.optimizers()[1].optimizer.state for m in (vanilla, unrolled)]
+    states = [m.opts[1].state for m in (vanilla, unrolled)]
     for p_v, p_u in zip(vanilla.discriminator.parameters(), unrolled.discriminator.parameters(), strict=True):
         assert torch.equal(states[0][p_v]["exp_avg_sq"], states[1][p_u]["exp_avg_sq"])
     assert not torch.equal(params(vanilla.generator), params(unrolled.generator))
@@ -73,8 +73,7 @@ def test_second_order_gradient_differs_from_first_order(unroll_optimizer):
         one_step(module, REAL)  # fills the discriminator's Adam state
         torch.manual_seed(7)
         fake = module.generator(torch.randn(32, 4))
-        module._real = REAL  # the real batch the unrolled steps use
-        loss, _ = module.generator_loss(fake)
+        loss = module.unrolled_generator_loss(fake, REAL, module.opts[1])
         grads[second_order] = torch.autograd.grad(loss, list(module.generator.parameters()))
     first, second = torch.cat([g.flatten() for g in grads[False]]), torch.cat([g.flatten() for g in grads[True]])
     assert torch.isfinite(second).all()
@@ -85,9 +84,8 @@ def test_unrolled_loss_differs_from_loss_at_current_weights():
     """The unrolled parameters at k steps move D: the unrolled loss differs from the loss at D's current weights."""
     module = build(UnrolledGAN, unroll_steps=5, unroll_optimizer="sgd", unroll_lr=0.5)
     fake = module.generator(torch.randn(32, 4))
-    module._real = REAL
-    unrolled_loss, _ = module.generator_loss(fake)
-    vanilla_loss, _ = GAN.generator_loss(module, fake)
+    unrolled_loss = module.unrolled_generator_loss(fake, REAL, module.opts[1])
+    vanilla_loss, _ = module.generator_loss(fake, REAL)
     assert not torch.isclose(unrolled_loss, vanilla_loss)
 
 
@@ -115,10 +113,10 @@ def test_one_unrolled_step_equals_an_optimizer_step(unroll_optimizer):
     module = build(UnrolledGAN, unroll_steps=1, unroll_optimizer=unroll_optimizer, unroll_lr=0.05)
     one_step(module, REAL, steps=3)  # D's Adam state is no longer zero
     fake = module.generator(torch.randn(32, 4)).detach()
-    unrolled = module.unrolled_parameters(REAL, fake)
+    unrolled = module.unrolled_parameters(REAL, fake, module.opts[1])
 
     twin = copy.deepcopy(module.discriminator)
-    d_opt = module.optimizers()[1].optimizer
+    d_opt = module.opts[1]
     if unroll_optimizer == "adam":
         optimizer = torch.optim.Adam(twin.parameters(), lr=d_opt.param_groups[0]["lr"], betas=(0.5, 0.999))
         optimizer.load_state_dict(d_opt.state_dict())

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, run_module
 
-from gan_lab.cli import WANDB_SUMMARIES
+from lab.loggers import WANDB_SUMMARIES
 
 BLOCK = 32 * 1024
 HEADER = 7  # ':W&B' + 2 magic bytes + version; each record header: crc32 (4), length (2), type (1)

@@ -1,0 +1,156 @@
+"""The one multi-run runner: a process pool with a thread budget per run, a progress line per finished run, and
+finished runs reused when their configuration is unchanged.
+
+A ``Job`` names a run folder, a target function ``"module:function"`` called as ``function(config, run_dir,
+**options)`` in a worker process, the ``config`` that defines the run and ``options`` that do not change its result
+(logging). The worker writes ``<root>/<name>/run.json`` (config hash, result, seconds) and the run's console output to
+``<root>/<name>/console.log``. A later call with the same config hash reuses ``run.json``; a changed config reruns.
+For CLI runs, ``resolved_config`` gives the config as the CLI resolves it (every default and composed file), so
+editing a YAML that a run uses also reruns it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: ``target(config, run_dir, **options)`` returns the run's result (a JSON-able dict)."""
+
+    name: str
+    target: str
+    config: dict[str, Any]
+    labels: dict[str, Any] = field(default_factory=dict)  # for tables: family, variant, seed ...
+    options: dict[str, Any] = field(default_factory=dict)  # not hashed: W&B on/off, group ...
+
+    @property
+    def key(self) -> str:
+        """A hash of the config: the identity of the run's result."""
+        return config_hash(self.config)
+
+
+@dataclass
+class Outcome:
+    """A finished (or failed, or reused) job."""
+
+    job: Job
+    result: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    reused: bool = False
+    error: str = ""
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """The first 12 hex digits of the SHA-256 of the config as canonical JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def resolved_config(main: Callable[[list[str]], Any], args: Sequence[str]) -> dict[str, Any]:
+    """The config a LightningCLI entry ``main`` resolves from ``fit`` arguments (``--print_config``), without the
+    ``run`` group (naming and logging, which do not change the result)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main(["fit", *args, "--print_config"])
+    config = yaml.safe_load(out.getvalue()) or {}
+    config.pop("run", None)
+    return config
+
+
+def finished(job: Job, root: Path) -> Outcome | None:
+    """The saved outcome of ``job`` when its folder holds a run.json with the same config hash, else None."""
+    path = root / job.name / "run.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if saved.get("key") != job.key or saved.get("error"):
+        return None
+    return Outcome(job, saved["result"], saved["seconds"], reused=True)
+
+
+def _set_threads(threads: int) -> None:
+    import logging
+
+    import torch
+
+    torch.set_num_threads(threads)
+    for name in ("pytorch_lightning", "lightning_fabric"):  # run details go to each run's log, not the console
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def execute(job: Job, root: Path) -> Outcome:
+    """Runs ``job`` in this process, its console output to ``<root>/<name>/console.log``; writes run.json."""
+    module, _, function = job.target.partition(":")
+    run_dir = root / job.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    outcome = Outcome(job)
+    start = time.perf_counter()
+    with open(run_dir / "console.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            outcome.result = getattr(importlib.import_module(module), function)(job.config, run_dir, **job.options)
+        except SystemExit as stop:
+            outcome.error = f"exit status {stop.code}: see {run_dir / 'console.log'}"
+        except Exception as err:  # noqa: BLE001 - one failed run must not stop the others
+            outcome.error = f"{type(err).__name__}: {err} (see {run_dir / 'console.log'})"
+    outcome.seconds = round(time.perf_counter() - start, 1)
+    record = {"key": job.key, "config": job.config, "labels": job.labels, "result": outcome.result,
+              "seconds": outcome.seconds, "error": outcome.error}  # fmt: skip
+    (run_dir / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return outcome
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    root: str | Path,
+    workers: int = 2,
+    threads: int = 1,
+    describe: Callable[[dict[str, Any]], str] = lambda result: "done",
+    reuse: bool = True,
+) -> list[Outcome]:
+    """Runs every job (``workers`` at a time, ``threads`` torch threads each), reusing finished ones; prints one
+    line per job as it finishes and returns the outcomes in the order of ``jobs``."""
+    root = Path(root)
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"job names must be unique, got {len(names) - len(set(names))} repeated")
+    outcomes: dict[str, Outcome] = {}
+    todo = []
+    for job in jobs:
+        done = finished(job, root) if reuse else None
+        if done is not None:
+            outcomes[job.name] = done
+        else:
+            todo.append(job)
+    count = 0
+
+    def report(outcome: Outcome) -> None:
+        nonlocal count
+        count += 1
+        status = outcome.error or describe(outcome.result)
+        tail = "reused" if outcome.reused else f"{outcome.seconds:.0f} s"
+        print(f"[{count}/{len(jobs)}] {outcome.job.name}: {status} ({tail})", flush=True)
+
+    for outcome in outcomes.values():
+        report(outcome)
+    if todo:
+        context = get_context("spawn")  # fresh interpreters: no state leaks between runs
+        with ProcessPoolExecutor(min(workers, len(todo)), context, _set_threads, (threads,)) as pool:
+            futures = [pool.submit(execute, job, root) for job in todo]
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes[outcome.job.name] = outcome
+                report(outcome)
+    return [outcomes[job.name] for job in jobs]

@@ -1,0 +1,334 @@
+"""``make results``: RESULTS.md at the repository root, regenerated from real runs (a tool, not part of the library).
+
+    python tools/build_results.py                      # every section, reusing runs whose config is unchanged
+    python tools/build_results.py --sections families ablations --seeds 3 --epochs 3
+    python tools/build_results.py --compose-only       # rebuild RESULTS.md from the section files, run nothing
+
+Sections (each writes ``<out>/<section>/section.md`` and ``section.json`` with its command and wall time; RESULTS.md
+is then composed from every section file present, so sections can be (re)run one at a time):
+
+- ``sweep``: RNN vs LSTM over palindrome lengths (``python -m rnn_lab sweep``); ``ring`` / ``grid``: the
+  mode-collapse tables of ``python -m gan_lab.experiments``; ``bench``: every ``bench/`` script's output verbatim;
+- ``families`` / ``ablations``: FID / KID / IS / class coverage on MNIST of every ``configs/gan/*.yaml``, and of
+  ``configs/gan/gan.yaml`` with each ``configs/ablations/*.yaml``, at equal generator steps, mean ± std over seeds.
+
+Runs go through the real CLI and ``lab.runner`` (``--jobs`` workers of one torch thread each; a run whose resolved
+config is unchanged is reused). Figures that RESULTS.md shows are copied to ``docs/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from gan_lab.experiments import families as mixture_families  # noqa: E402
+from gan_lab.experiments import make_jobs  # noqa: E402
+from lab.errors import LabError, fail  # noqa: E402
+from lab.paths import config_dir  # noqa: E402
+from lab.report.page import markdown_table  # noqa: E402
+from lab.runner import Outcome, run_jobs  # noqa: E402
+from lab.stats import format_mean_std  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("sweep", "families", "ablations", "ring", "grid", "bench")
+FIGURES = Path("docs") / "results"  # relative to the repository root (RESULTS.md links them)
+MNIST_KEYS = ("val/fid", "val/kid", "val/is", "val/classes_covered", "val/class_kl")
+
+
+def describe_config(path: Path) -> str:
+    """A config's own one-line description: its first comment line, after the colon when there is one."""
+    first = path.read_text().splitlines()[0].lstrip("# ").rstrip(".")
+    return first.split(": ", 1)[1] if ": " in first else first
+
+
+def mnist_arms(kind: str) -> dict[str, list[Path]]:
+    """``families``: every ``configs/gan/*.yaml``; ``ablations``: ``configs/gan/gan.yaml`` then each
+    ``configs/ablations/*.yaml``. A new family or ablation is one YAML: no list to edit."""
+    configs = config_dir()
+    if kind == "families":
+        return {path.stem: [path] for path in sorted((configs / "gan").glob("*.yaml"))}
+    return {path.stem: [configs / "gan" / "gan.yaml", path] for path in sorted((configs / "ablations").glob("*.yaml"))}
+
+
+def run_arms(kind: str, opts: argparse.Namespace, root: Path) -> list[Outcome]:
+    """Every arm x seed through the shared runner (runs with an unchanged config are reused)."""
+    extra = ["--trainer.accelerator=cpu", f"--model.init_args.sample_every_n_epochs={opts.epochs}"]
+    jobs = make_jobs(kind, mnist_arms(kind), opts.seeds, opts.epochs, extra, opts.wandb, kind)
+
+    def describe(result: dict) -> str:
+        fid, kid, score = (result.get(key, math.nan) for key in ("val/fid", "val/kid", "val/is"))
+        return f"FID {fid:.2f}, KID {kid:.4f}, IS {score:.2f}"
+
+    return run_jobs(jobs, root, workers=opts.jobs, describe=describe, reuse=opts.reuse)
+
+
+def mnist_table(outcomes: list[Outcome], labels: dict[str, str], first: str) -> str:
+    """Mean ± std over seeds of the final metrics of every arm, with its generator-step budget and wall time."""
+    header = [first, "seeds", "epochs", "FID ↓ (classifier)", "KID ↓ (classifier)", "IS ↑ (of 10)", "classes covered",
+              "KL(classes ‖ U) ↓", "s / run"]  # fmt: skip
+    rows = []
+    for arm in dict.fromkeys(o.job.labels["family"] for o in outcomes):
+        mine = [o for o in outcomes if o.job.labels["family"] == arm and not o.error]
+
+        def column(key: str, mine: list[Outcome] = mine) -> list[float]:
+            return [o.result.get(key, math.nan) for o in mine]
+
+        epochs = mine[0].job.config["resolved"]["trainer"]["max_epochs"] if mine else "–"
+        rows.append([
+            labels.get(arm, arm), str(len(mine)), str(epochs), format_mean_std(column("val/fid")),
+            format_mean_std(column("val/kid"), 4), format_mean_std(column("val/is")),
+            format_mean_std(column("val/classes_covered"), 1), format_mean_std(column("val/class_kl"), 3),
+            f"{sum(o.seconds for o in mine) / max(len(mine), 1):.0f}",
+        ])  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def real_reference(data_dir: str | None = None) -> dict[str, float]:
+    """The real-data reference values of the classifier backbone at n = 10,000: train-vs-test FID/KID floor and
+    the IS / classes of the test images (what a perfect generator would score)."""
+    from datamodules.mnist import mnist_images
+    from lab.metrics.image import ImageMetrics
+
+    metrics = ImageMetrics("classifier")
+    metrics.update(mnist_images("test", 10000, data_dir).float() / 255, real=True)
+    metrics.update(mnist_images("train", 10000, data_dir).float() / 255, real=False)
+    floor = metrics.compute()
+    metrics.reset()
+    metrics.update(mnist_images("test", 10000, data_dir).float() / 255, real=False)
+    real = metrics.compute()
+    return {"fid_floor": floor["fid"], "kid_floor": floor["kid"], "is_real": real["is"]}
+
+
+# ---- sections --------------------------------------------------------------------------------------------------------
+def section_families(opts: argparse.Namespace, out: Path) -> str:
+    outcomes = run_arms("families", opts, out / "runs")
+    arms = mnist_arms("families")
+    grids = {arm: _latest_sample_grid(out / "runs" / f"families-{arm}-s0") for arm in arms}
+    figures = [_publish(path, f"families_{arm}.png") for arm, path in grids.items() if path is not None]
+    pictures = " ".join(f"![{Path(p).stem}]({p})" for p in figures)
+    ref = real_reference()
+    return (
+        f"Budget: **{opts.epochs} epochs' worth of generator steps** for every family (an epoch is 859 batches of "
+        f"64; families with n_critic critic batches per generator step train n_critic times the epochs, see the "
+        f"epochs column), each family's config in `configs/gan/`, CPU, one torch thread per run, {opts.jobs} runs at "
+        "a time. Metrics after the last epoch: 10,000 samples vs 10,000 real test images, MNIST-classifier backbone. "
+        f"Real-data references at the same n (computed by this section): train-vs-test FID floor "
+        f"{ref['fid_floor']:.2f}, KID floor {ref['kid_floor']:.4f}, real test IS {ref['is_real']:.2f}. Not comparable "
+        "with Inception FIDs of papers.\n\n"
+        f"{mnist_table(outcomes, {}, 'family')}\n\nSeed-0 samples after the budget:\n\n{pictures}\n"
+    )
+
+
+def section_ablations(opts: argparse.Namespace, out: Path) -> str:
+    baseline = run_arms("families", opts, out.parent / "families" / "runs")
+    base = [o for o in baseline if o.job.labels["family"] == "gan"]
+    outcomes = run_arms("ablations", opts, out / "runs")
+    labels = {"gan": "baseline: configs/gan/gan.yaml (tanh, latent 100, labels 1.0, BN, no noise)"}
+    labels |= {arm: describe_config(files[-1]) for arm, files in mnist_arms("ablations").items()}
+    return (
+        f"The seed GAN (`configs/gan/gan.yaml`) with one change per row, {opts.epochs} epochs, seeds "
+        f"0-{opts.seeds - 1}, the same metrics as the families table (the baseline row *is* its GAN row). Each "
+        "row is one YAML fragment in `configs/ablations/`, composed after the GAN's.\n\n"
+        + mnist_table(base + outcomes, labels, "GAN (MLP) variant")
+        + "\n"
+    )
+
+
+def section_sweep(opts: argparse.Namespace, out: Path) -> str:
+    from rnn_lab.sweep import sweep_main
+
+    args = [
+        "--lengths", *map(str, opts.sweep_lengths), "--seeds", *map(str, range(opts.seeds)),
+        "--cells", "rnn", "lstm", "--max_steps", str(opts.sweep_steps), "--jobs", str(opts.jobs),
+        "--root", str(out), *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb",
+    ]  # fmt: skip
+    command = "python -m rnn_lab sweep " + " ".join(args[: args.index("--root")]) + " --root <out>"
+    return _sweep_text(sweep_main(args), command)  # runs whose settings are unchanged are reused
+
+
+def _sweep_text(run_dir: Path, command: str) -> str:
+    text = (run_dir / "results.md").read_text().split("\n\n", 1)[1]  # drop its own command line
+    figure = _publish(run_dir / "accuracy_vs_length.png", "palindrome_sweep.png")
+    return f"`{command}`\n\n{text.strip()}\n\n![accuracy vs length]({figure})\n"
+
+
+def section_mixture(experiment: str, opts: argparse.Namespace, out: Path) -> str:
+    from gan_lab.experiments import main as experiments_main
+
+    args = [experiment, "--seeds", str(opts.mixture_seeds), "--epochs", str(opts.mixture_epochs), "--jobs",
+            str(opts.jobs), "--out", str(out), "--families", *opts.mixture_families]  # fmt: skip
+    experiments_main([*args, *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb"])
+    table = (out / "results.md").read_text().split("\n\n", 1)[1]
+    strips = []
+    for family in mixture_families():
+        png = out / f"{experiment}_{family}.png"
+        if family in opts.mixture_families and png.is_file():
+            strips.append(f"**{family}** (seed 0)\n\n![{family}]({_publish(png, png.name)})")
+    return table.strip() + "\n\n" + "\n\n".join(strips) + "\n"
+
+
+BENCHES = (  # (script, arguments, torch threads): 2 threads (both cores) unless the row says otherwise
+    ("bench/fid.py", (), 2),
+    ("bench/gan_throughput.py", ("--batches", "150", "--repeats", "5"), 1),
+    ("bench/gan_throughput.py", ("--batches", "150", "--repeats", "5"), 2),
+    ("bench/mnist_pipeline.py", (), 2),
+    ("bench/palindrome_gen.py", (), 2),
+    ("bench/rnn_cells.py", (), 2),
+    ("bench/ddp_overhead.py", (), 2),
+)
+
+
+def section_bench(opts: argparse.Namespace, out: Path) -> str:
+    parts = []
+    for script, args, threads in BENCHES:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        command = " ".join([f"OMP_NUM_THREADS={threads}", "python", script, *args])
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, script, *args], cwd=REPO, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        output = proc.stdout.strip() if proc.returncode == 0 else f"FAILED (exit {proc.returncode}):\n{proc.stderr}"
+        lines = [line for line in output.splitlines() if "Warning" not in line and "warn(" not in line]
+        parts.append(f"`{command}` ({wall:.0f} s)\n\n```\n" + "\n".join(lines) + "\n```")
+        print(f"  {command}: {wall:.0f} s", flush=True)
+    return "\n\n".join(parts) + "\n"
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------------
+def _latest_sample_grid(run_dir: Path) -> Path | None:
+    from lab.report.runs import load_run
+
+    if not list(run_dir.glob("version_*")):
+        return None
+    return load_run(run_dir).sample_grid()
+
+
+def _publish(path: Path, name: str) -> str:
+    """Copies a figure to docs/results/ and returns its path relative to the repository root (as RESULTS.md links)."""
+    target = REPO / FIGURES / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, target)
+    return str(FIGURES / name)
+
+
+TITLES = {
+    "sweep": "Vanilla RNN vs LSTM on palindromes",
+    "families": "MNIST: GAN families and the VAE (FID, IS, class coverage)",
+    "ablations": "Seed ablations of the MLP GAN on MNIST",
+    "ring": "Mode collapse: 8-ring of Gaussians",
+    "grid": "Mode collapse: 25-grid of Gaussians",
+    "bench": "Benchmarks",
+}
+
+
+def compose(out: Path, target: Path) -> str:
+    """RESULTS.md from every ``<out>/<section>/section.md`` present (sections in ``SECTIONS`` order)."""
+    blocks, total = [], 0.0
+    for name in SECTIONS:
+        meta_path = out / name / "section.json"
+        if not meta_path.is_file():
+            continue
+        meta = json.loads(meta_path.read_text())
+        total += meta["seconds"]
+        body = (out / name / "section.md").read_text()
+        blocks.append(
+            f"## {TITLES[name]}\n\nRegenerate: `{meta['command']}` ({meta['seconds'] / 60:.1f} min wall on "
+            f"{meta['machine']}, {meta['date']})\n\n{body}"
+        )
+    if not blocks:
+        raise LabError(f"no finished section under {out}: run `python tools/build_results.py` first")
+    text = (
+        "# RESULTS\n\n"
+        "Every number on this page comes from runs of this repository, regenerated by `make results` "
+        f"(`python tools/build_results.py`; the sections below took {total / 60:.0f} min wall in all, each section's "
+        "command and time beside it; finished runs are reused, so a re-run only trains what is missing). "
+        "Budgets are small on purpose (2 CPU cores): they are stated with each table, and the tables compare runs "
+        "under the same budget, not converged models. Published rows, where shown, are in italics with their own "
+        "(much longer) budgets.\n\n" + "\n".join(blocks)
+    )
+    target.write_text(text)
+    return text
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python tools/build_results.py", description=__doc__.split("\n\n")[0])
+    parser.error = fail  # type: ignore[method-assign]
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per MNIST arm and per sweep point (default 3)")
+    parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per family and ablation run (default 2)")
+    parser.add_argument("--sweep-lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100])
+    parser.add_argument("--sweep-steps", type=int, default=3000, help="step budget per sweep run (default 3000)")
+    parser.add_argument("--mixture-seeds", type=int, default=5)
+    parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
+    parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled.k10", "madgan"])
+    parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
+                        help="log every run to W&B, grouped by section (offline without a key)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one torch thread each (default 2)")
+    parser.add_argument("--out", default="runs/results", help="where runs and section files go")
+    parser.add_argument("--target", default="RESULTS.md", help="the page to write")
+    parser.add_argument("--fresh", dest="reuse", action="store_false", help="retrain instead of reusing finished runs")
+    parser.add_argument("--compose-only", action="store_true", help="only rebuild the page from the section files")
+    opts = parser.parse_args(argv)
+    unknown = sorted(set(opts.sections) - set(SECTIONS))
+    if unknown:
+        fail(f"unknown sections {unknown}: choose from {', '.join(SECTIONS)}")
+    numbers = ("seeds", "epochs", "sweep_steps", "mixture_seeds", "mixture_epochs", "jobs")
+    if min(getattr(opts, name) for name in numbers) < 1 or min(opts.sweep_lengths) < 2:
+        fail(
+            "--seeds, --epochs, --sweep-steps, --mixture-seeds, --mixture-epochs and --jobs must be >= 1, lengths >= 2"
+        )
+    return opts
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    opts = parse_args(argv)
+    out = Path(opts.out)
+    if not opts.compose_only:
+        import platform
+
+        machine = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+        for name in [s for s in SECTIONS if s in opts.sections]:
+            print(f"== {name}: {TITLES[name]}", flush=True)
+            start = time.perf_counter()
+            folder = out / name
+            folder.mkdir(parents=True, exist_ok=True)
+            if name in ("ring", "grid"):
+                body = section_mixture(name, opts, folder)
+            else:
+                body = globals()[f"section_{name}"](opts, folder)
+            seconds = time.perf_counter() - start
+            (folder / "section.md").write_text(body)
+            command = "python tools/build_results.py " + " ".join([*argv_without_sections(argv), "--sections", name])
+            meta = {"command": command, "seconds": seconds, "machine": machine, "date": time.strftime("%Y-%m-%d")}
+            (folder / "section.json").write_text(json.dumps(meta))
+    try:
+        compose(out, Path(opts.target))
+    except LabError as err:
+        fail(str(err))
+    print(f"wrote {opts.target}")
+
+
+def argv_without_sections(argv: list[str]) -> list[str]:
+    """``argv`` without ``--sections a b ...`` (each section file names only its own section)."""
+    kept, skipping = [], False
+    for arg in argv:
+        if arg == "--sections":
+            skipping = True
+            continue
+        if skipping and not arg.startswith("--"):
+            continue
+        skipping = False
+        kept.append(arg)
+    return kept
+
+
+if __name__ == "__main__":
+    main()
