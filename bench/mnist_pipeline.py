@@ -15,8 +15,8 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from lab.paths import default_data_dir
 from datamodules.mnist import MNISTDataModule
+from lab.paths import default_data_dir
 
 
 def seconds(loader: DataLoader, batches: int) -> float:

@@ -12,10 +12,10 @@ from conftest import CONFIGS, run_module
 from pytorch_lightning import Trainer
 
 from callbacks.metrics import GenerativeMetrics
-from lab.metrics.functional import class_pair_endpoints
 from gan_lab.checkpoint import load_module
-from lab.metrics.backbones import load_classifier
 from gan_lab.evaluate import main
+from lab.metrics.backbones import load_classifier
+from lab.metrics.functional import class_pair_endpoints
 
 
 @pytest.fixture(scope="module")

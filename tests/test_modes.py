@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from callbacks.modes import plot_mixture_strip
-from lab.metrics.functional import kl_to_uniform, mixture_mode_stats, stacked_mode_stats
 from datamodules.mixtures import mixture_centres
+from lab.metrics.functional import kl_to_uniform, mixture_mode_stats, stacked_mode_stats
 
 RING = mixture_centres("ring", 8, 1.0)
 GRID = mixture_centres("grid", 25, 2.0)

@@ -51,8 +51,8 @@ def test_compose_orders_sections_and_states_commands(tmp_path):
     for name, seconds in (("bench", 60.0), ("sweep", 120.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "section.md").write_text(f"body of {name}\n")
-        meta = {"command": f"python tools/build_results.py --sections {name}", "seconds": seconds, "machine": "2 CPU cores",
-                "date": "2026-11-22"}  # fmt: skip
+        command = f"python tools/build_results.py --sections {name}"
+        meta = {"command": command, "seconds": seconds, "machine": "2 CPU cores", "date": "2026-11-22"}
         (tmp_path / name / "section.json").write_text(json.dumps(meta))
     text = results.compose(tmp_path, tmp_path / "RESULTS.md")
     assert text.index("## Vanilla RNN vs LSTM") < text.index("## Benchmarks")

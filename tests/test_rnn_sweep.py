@@ -8,9 +8,9 @@ from pytorch_lightning import Trainer
 from pytorch_lightning.loggers import CSVLogger
 
 from callbacks.gradient_flow import GradientFlow
-from rnn_lab.gradient_flow import main as gradient_flow_main
 from datamodules.palindrome import PalindromeDataModule
 from rnn_lab.classifier import SequenceClassifier
+from rnn_lab.gradient_flow import main as gradient_flow_main
 from rnn_lab.sweep import sweep_main
 
 

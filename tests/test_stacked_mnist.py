@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from lab.metrics.functional import classify_stacked, stacked_mode_stats
 from datamodules.stacked_mnist import StackedMNISTDataModule
 from lab.metrics.backbones import load_classifier
+from lab.metrics.functional import classify_stacked, stacked_mode_stats
 
 
 def test_batches_are_three_stacked_digits_with_their_mode(data_dir):
