@@ -81,7 +81,7 @@ def test_offline_run_carries_names_config_summaries_and_media(tmp_path, data_dir
         *("--config", str(CONFIGS / "tiny.yaml"), "--run.root", str(root), "--run.wandb", "true"),
         *("--run.tags", "[ablation]", "--seed_everything", "3", "--trainer.max_epochs", "2"),
         *("--trainer.callbacks+=callbacks.metrics.GenerativeMetrics", "--trainer.callbacks.n_samples", "64"),
-        *("--trainer.callbacks.n_real", "64", "--trainer.callbacks.plot", "false"),
+        *("--trainer.callbacks.n_real", "64", "--trainer.callbacks.kid_subset_size", "32"),
         env={"LAB_DATA_DIR": data_dir},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -117,3 +117,23 @@ def test_offline_run_carries_names_config_summaries_and_media(tmp_path, data_dir
     assert [row["trainer/global_step"] for row in grids] == [int(row["step"]) for row in rows if row["val/fid"]]
     assert all((folder / "files" / row["samples.filenames"][0]).is_file() for row in grids)
     assert {"interpolation/linear._type", "interpolation/slerp._type"} <= {k for row in logged["history"] for k in row}
+    assert_media_equal_disk(logged["history"], folder, root / "wgan-tiny-s3" / "version_0", rows)
+
+
+def assert_media_equal_disk(history: list[dict], wandb_folder: Path, run_dir: Path, rows: list[dict]) -> None:
+    """Every image in the W&B run decodes to the pixels of a PNG the run wrote on disk, is not blank, and sits at
+    the step of a ``val/`` row of metrics.csv (what a user sees on the dashboard is what is on disk)."""
+    from lab.loggers import read_png
+
+    on_disk = [read_png(path) for path in run_dir.rglob("*.png")]
+    val_steps = {int(row["step"]) for row in rows if row.get("val/fid")}
+    images = ("images/separated", "image-file")
+    keys = {key[: -len("._type")] for row in history for key, value in row.items() if value in images}
+    assert {"samples", "interpolation/linear", "interpolation/scaled", "val/class_coverage"} <= keys, keys
+    for row in history:
+        for key in keys & {k[: -len("._type")] for k in row if k.endswith("._type")}:
+            pixels = read_png(wandb_folder / "files" / row[f"{key}.filenames"][0] if f"{key}.filenames" in row
+                              else wandb_folder / "files" / row[f"{key}.path"])  # fmt: skip
+            assert pixels.std() > 1, f"{key} is blank in W&B"
+            assert any(p.shape == pixels.shape and (p == pixels).all() for p in on_disk), f"{key} differs from disk"
+            assert row["trainer/global_step"] in val_steps, (key, row["trainer/global_step"], val_steps)
