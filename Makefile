@@ -48,7 +48,7 @@ $(addprefix train-,$(RNN_CONFIGS)): train-%: $(STAMP)  ## train an RNN config, e
 $(addprefix train-,$(subst _,-,$(GAN_CONFIGS))): train-%: $(STAMP)  ## train a GAN family, e.g. make train-wgan
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/gan/$(subst -,_,$*).yaml $(ARGS)
 
-train-classifier: $(STAMP)  ## retrain the MNIST classifier behind FID/IS/coverage (gan_lab/weights/, ~15 min on CPU)
+train-classifier: $(STAMP)  ## retrain the MNIST classifier behind FID/IS/coverage (lab/weights/, ~15 min on CPU)
 	$(PY) -m gan_lab.classifier $(ARGS)
 
 evaluate: $(STAMP)  ## FID, IS and class coverage of a checkpoint: make evaluate CKPT=path.ckpt [ARGS='--n 2000']
@@ -65,10 +65,10 @@ RUNS ?=
 report: $(STAMP)  ## compare runs in one page: make report [RUNS="runs/a runs/b"] (default all of runs/) -> runs/report/
 	$(PY) -m gan_lab report $(if $(strip $(RUNS)),$(RUNS),--root runs) $(ARGS)
 
-ring: $(STAMP)  ## mode collapse on the 8-ring: GAN, WGAN-GP, Unrolled k=0/5/10, MAD-GAN x 5 seeds -> runs/ring/
+ring: $(STAMP)  ## mode collapse on the 8-ring: every configs/mixtures family x 5 seeds, W&B group ring -> runs/ring/
 	$(PY) -m gan_lab.experiments ring $(ARGS)
 
-grid: $(STAMP)  ## the same on the 25-grid -> runs/grid/results.md and strips
+grid: $(STAMP)  ## the same on the 25-grid, W&B group grid -> runs/grid/results.md and strips
 	$(PY) -m gan_lab.experiments grid $(ARGS)
 
 stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: modes of 1,000 and KL (GPU-scale)
