@@ -20,14 +20,40 @@ from torch import Tensor, nn
 
 CELLS = ("rnn", "lstm", "gru")
 IMPLEMENTATIONS = ("manual", "torch")
+RECURRENT_INITS = ("default", "orthogonal")
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-class _Recurrent(nn.Module):
-    """Parameters in torch's single-layer layout, initialised as torch does: U(-1/sqrt(H), 1/sqrt(H))."""
+def check_recurrent_init(recurrent_init: str) -> None:
+    """Raises a ValueError listing the options unless ``recurrent_init`` is one of RECURRENT_INITS."""
+    if recurrent_init not in RECURRENT_INITS:
+        raise ValueError(f"recurrent_init must be one of {', '.join(RECURRENT_INITS)}; got {recurrent_init!r}")
 
-    def __init__(self, input_size: int, hidden_size: int, gates: int) -> None:
+
+def init_recurrent_(weight_hh: Tensor, recurrent_init: str) -> None:
+    """Initialises a stacked recurrent weight (G*H, H) in place.
+
+    Args:
+        weight_hh: the gates' H×H blocks stacked along dim 0, as in torch's ``weight_hh``.
+        recurrent_init: ``default`` keeps U(-1/sqrt(H), 1/sqrt(H)) (torch's, already there); ``orthogonal`` sets each
+            gate's H×H block with ``nn.init.orthogonal_``, independently of the others.
+    """
+    check_recurrent_init(recurrent_init)
+    if recurrent_init == "orthogonal":
+        with torch.no_grad():
+            for block in weight_hh.split(weight_hh.shape[1]):  # contiguous (H, H) views, one per gate
+                nn.init.orthogonal_(block)
+
+
+class _Recurrent(nn.Module):
+    """Parameters in torch's single-layer layout, initialised as torch does: U(-1/sqrt(H), 1/sqrt(H)).
+
+    ``recurrent_init`` then re-initialises ``weight_hh`` (see init_recurrent_); input weights and biases stay.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, gates: int, recurrent_init: str = "default") -> None:
         super().__init__()
+        check_recurrent_init(recurrent_init)
         self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = nn.Parameter(torch.empty(gates * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(gates * hidden_size, hidden_size))
@@ -36,6 +62,7 @@ class _Recurrent(nn.Module):
         bound = 1.0 / math.sqrt(hidden_size)
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
+        init_recurrent_(self.weight_hh, recurrent_init)
 
     def _initial_h(self, x: Tensor, state: Tensor | None) -> Tensor:
         if state is not None:
@@ -52,8 +79,8 @@ class _Recurrent(nn.Module):
 class VanillaRNN(_Recurrent):
     """h_t = tanh(W_hx x_t + b_ih + W_hh h_{t-1} + b_hh)."""
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__(input_size, hidden_size, gates=1)
+    def __init__(self, input_size: int, hidden_size: int, recurrent_init: str = "default") -> None:
+        super().__init__(input_size, hidden_size, gates=1, recurrent_init=recurrent_init)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self._initial_h(x, state)  # (B, H)
@@ -68,8 +95,8 @@ class VanillaRNN(_Recurrent):
 class GRU(_Recurrent):
     """r, z = σ(W_i{r,z} x + W_h{r,z} h + b); n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); h' = (1-z) ⊙ n + z ⊙ h."""
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__(input_size, hidden_size, gates=3)
+    def __init__(self, input_size: int, hidden_size: int, recurrent_init: str = "default") -> None:
+        super().__init__(input_size, hidden_size, gates=3, recurrent_init=recurrent_init)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self._initial_h(x, state)  # (B, H)
@@ -92,8 +119,8 @@ class LSTM(_Recurrent):
     forget slice of ``bias_hh`` is zeroed) so that the effective forget bias starts at exactly that value.
     """
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__(input_size, hidden_size, gates=4)
+    def __init__(self, input_size: int, hidden_size: int, recurrent_init: str = "default") -> None:
+        super().__init__(input_size, hidden_size, gates=4, recurrent_init=recurrent_init)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h0 = self._initial_h(x, None if state is None else state[0])  # (B, H)
@@ -169,16 +196,25 @@ class LSTMFunction(torch.autograd.Function):
 class TorchCell(nn.Module):
     """nn.RNN / nn.LSTM / nn.GRU (one layer, batch first) behind the same interface as the hand-written cells."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int) -> None:
+    def __init__(self, cell: str, input_size: int, hidden_size: int, recurrent_init: str = "default") -> None:
         super().__init__()
+        check_recurrent_init(recurrent_init)
         module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
         self.rnn = module(input_size, hidden_size, batch_first=True)
+        init_recurrent_(self.rnn.weight_hh_l0, recurrent_init)
 
     def forward(self, x: Tensor, state=None):
         return self.rnn(x, state)
 
 
-def make_cell(cell: str, implementation: str, input_size: int, hidden_size: int, forget_bias: float = 1.0) -> nn.Module:
+def make_cell(
+    cell: str,
+    implementation: str,
+    input_size: int,
+    hidden_size: int,
+    forget_bias: float = 1.0,
+    recurrent_init: str = "default",
+) -> nn.Module:
     """Builds a recurrent cell by name.
 
     Args:
@@ -186,10 +222,13 @@ def make_cell(cell: str, implementation: str, input_size: int, hidden_size: int,
         implementation: ``manual`` (hand-written, this file) or ``torch`` (nn.RNN/nn.LSTM/nn.GRU).
         input_size: features per time step.
         hidden_size: hidden units.
-        forget_bias: initial effective forget-gate bias of an LSTM (ignored by the other cells).
+        forget_bias: initial effective forget-gate bias of an LSTM (ignored by the other cells), set after
+            ``recurrent_init``.
+        recurrent_init: ``default`` (torch's U(-1/sqrt(H), 1/sqrt(H))) or ``orthogonal`` (each gate's H×H block of
+            ``weight_hh`` orthogonal); input weights and biases are initialised as torch does either way.
 
     Raises:
-        ValueError: unknown cell or implementation, or non-positive sizes.
+        ValueError: unknown cell, implementation or recurrent_init, or non-positive sizes.
     """
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
@@ -197,12 +236,13 @@ def make_cell(cell: str, implementation: str, input_size: int, hidden_size: int,
         raise ValueError(f"implementation must be one of {', '.join(IMPLEMENTATIONS)}; got {implementation!r}")
     if input_size < 1 or hidden_size < 1:
         raise ValueError(f"input and hidden sizes must be positive; got {input_size} and {hidden_size}")
+    check_recurrent_init(recurrent_init)
     if implementation == "torch":
-        module = TorchCell(cell, input_size, hidden_size)
+        module = TorchCell(cell, input_size, hidden_size, recurrent_init)
         params = module.rnn
         bias_ih, bias_hh = params.bias_ih_l0, params.bias_hh_l0
     else:
-        module = {"rnn": VanillaRNN, "lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size)
+        module = {"rnn": VanillaRNN, "lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size, recurrent_init)
         bias_ih, bias_hh = module.bias_ih, module.bias_hh
     if cell == "lstm":
         with torch.no_grad():
