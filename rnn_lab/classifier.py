@@ -24,6 +24,8 @@ class SequenceClassifier(LightningModule):
         embedding_dim: size of the digit embedding when ``one_hot`` is false.
         num_classes: digits in the alphabet and classes of the head.
         forget_bias: initial forget-gate bias of an LSTM.
+        recurrent_init: ``default`` (torch's uniform init) or ``orthogonal`` (each gate's block of the recurrent
+            weight orthogonal); see rnn_lab.cells.make_cell.
         optimizer: the optimizer, chosen by ``class_path`` in YAML (default Adam, lr 1e-3).
     """
 
@@ -36,6 +38,7 @@ class SequenceClassifier(LightningModule):
         embedding_dim: int = 16,
         num_classes: int = 10,
         forget_bias: float = 1.0,
+        recurrent_init: str = "default",
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
@@ -47,7 +50,7 @@ class SequenceClassifier(LightningModule):
         check_optimizer(optimizer, "optimizer")
         self.embedding = None if one_hot else nn.Embedding(num_classes, embedding_dim)
         input_size = num_classes if one_hot else embedding_dim
-        self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias)
+        self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias, recurrent_init)
         self.head = nn.Linear(hidden_dim, num_classes)
         self.accuracy = nn.ModuleDict(
             {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}

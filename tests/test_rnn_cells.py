@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rnn_lab.cells import make_cell
+from rnn_lab.classifier import SequenceClassifier
 
 
 def _copy_weights(manual, reference):
@@ -14,10 +15,11 @@ def _copy_weights(manual, reference):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_manual_cell_matches_torch(cell, with_state):
+@pytest.mark.parametrize("recurrent_init", ["default", "orthogonal"])
+def test_manual_cell_matches_torch(cell, with_state, recurrent_init):
     """Outputs, final states and gradients (input, weights, initial state) agree with nn.RNN/LSTM/GRU to 1e-5."""
     torch.manual_seed(0)
-    manual = make_cell(cell, "manual", 10, 32, forget_bias=0.7)
+    manual = make_cell(cell, "manual", 10, 32, forget_bias=0.7, recurrent_init=recurrent_init)
     reference = make_cell(cell, "torch", 10, 32)
     _copy_weights(manual, reference)
     x = torch.randn(8, 12, 10, requires_grad=True)
@@ -60,3 +62,56 @@ def test_unknown_cell_and_implementation_list_the_options():
         make_cell("lstn", "torch", 4, 4)
     with pytest.raises(ValueError, match="manual, torch"):
         make_cell("lstm", "cudnn", 4, 4)
+
+
+def _weight_hh(module, implementation):
+    return module.weight_hh if implementation == "manual" else module.rnn.weight_hh_l0
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("implementation", ["manual", "torch"])
+def test_orthogonal_recurrent_init_makes_each_gate_block_orthogonal(cell, implementation):
+    """recurrent_init="orthogonal": every gate's H×H block W of weight_hh has W W^T = I, and the blocks differ."""
+    torch.manual_seed(0)
+    module = make_cell(cell, implementation, 5, 16, recurrent_init="orthogonal")
+    blocks = _weight_hh(module, implementation).detach().split(16)
+    assert len(blocks) == {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    for block in blocks:
+        torch.testing.assert_close(block @ block.t(), torch.eye(16), atol=1e-5, rtol=0)
+    for a, b in zip(blocks[:-1], blocks[1:], strict=True):
+        assert not torch.allclose(a, b)  # each gate drawn independently
+
+
+@pytest.mark.parametrize("implementation", ["manual", "torch"])
+def test_default_recurrent_init_is_torchs_uniform(implementation):
+    """recurrent_init="default" keeps weight_hh inside U(-1/sqrt(H), 1/sqrt(H)), i.e. not orthogonal."""
+    torch.manual_seed(0)
+    weight = _weight_hh(make_cell("lstm", implementation, 5, 16), implementation).detach()
+    assert weight.abs().max() <= 0.25
+    block = weight[:16]
+    assert not torch.allclose(block @ block.t(), torch.eye(16), atol=0.1)
+
+
+@pytest.mark.parametrize("implementation", ["manual", "torch"])
+def test_forget_bias_still_applies_with_orthogonal_init(implementation):
+    """The LSTM forget slices of bias_ih + bias_hh start at forget_bias with recurrent_init="orthogonal" too."""
+    cell = make_cell("lstm", implementation, 4, 6, forget_bias=1.5, recurrent_init="orthogonal")
+    params = cell if implementation == "manual" else cell.rnn
+    suffix = "" if implementation == "manual" else "_l0"
+    bias = getattr(params, "bias_ih" + suffix) + getattr(params, "bias_hh" + suffix)
+    torch.testing.assert_close(bias[6:12], torch.full((6,), 1.5))
+
+
+def test_unknown_recurrent_init_lists_the_options():
+    """A misspelt recurrent_init raises a ValueError naming every option and the value given."""
+    for implementation in ("manual", "torch"):
+        with pytest.raises(ValueError, match="recurrent_init must be one of default, orthogonal; got 'foo'"):
+            make_cell("gru", implementation, 4, 4, recurrent_init="foo")
+
+
+def test_classifier_passes_recurrent_init_to_its_cell():
+    """SequenceClassifier(recurrent_init="orthogonal") builds its cell with orthogonal gate blocks and records it."""
+    model = SequenceClassifier(cell="gru", implementation="manual", hidden_dim=8, recurrent_init="orthogonal")
+    assert model.hparams.recurrent_init == "orthogonal"
+    for block in model.cell.weight_hh.detach().split(8):
+        torch.testing.assert_close(block @ block.t(), torch.eye(8), atol=1e-5, rtol=0)
