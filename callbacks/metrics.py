@@ -38,7 +38,7 @@ class GenerativeMetrics(EpochCallback):
         backbone: 'classifier' (default, MNIST features) or 'inception' (InceptionV3, comparable with papers).
         inception_weights: InceptionV3 weights file when offline (default: torch's cache, else a download).
         batch_size: images per generator / backbone forward pass.
-        kid_subset_size: images per KID subset (at most ``n_samples`` and ``n_real``).
+        kid_subset_size: images per KID subset, at most ``n_samples`` and ``n_real`` (None: 1,000 or fewer).
         data_dir: folder that holds MNIST/raw (default ``$LAB_DATA_DIR`` or ./data).
         plot: save the class-coverage bar chart.
         seed: seed of the fixed noise.
@@ -52,7 +52,7 @@ class GenerativeMetrics(EpochCallback):
         backbone: str = "classifier",
         inception_weights: str | None = None,
         batch_size: int = 500,
-        kid_subset_size: int = 1000,
+        kid_subset_size: int | None = None,
         data_dir: str | None = None,
         plot: bool = True,
         seed: int = 1234,
@@ -60,6 +60,7 @@ class GenerativeMetrics(EpochCallback):
         super().__init__(every_n_epochs)
         if n_samples < 2 or not 2 <= n_real <= 10000:
             raise ValueError(f"n_samples must be >= 2 and n_real in [2, 10000], got {n_samples} and {n_real}")
+        kid_subset_size = min(1000, n_samples, n_real) if kid_subset_size is None else kid_subset_size
         if not 2 <= kid_subset_size <= min(n_samples, n_real):
             raise ValueError(
                 f"kid_subset_size must be in [2, min(n_samples, n_real)] = [2, {min(n_samples, n_real)}], "

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="JSON file (default: <ckpt>.eval.json beside the checkpoint)")
     parser.add_argument("--inception-weights", default=None, help="InceptionV3 weights file, for offline use")
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--kid-subset-size", type=int, default=1000, help="images per KID subset (at most --n)")
+    parser.add_argument("--kid-subset-size", type=int, default=None, help="images per KID subset (default 1000 or --n)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the training-image draw")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default $LAB_DATA_DIR or ./data)")
@@ -55,6 +55,7 @@ def check_args(args: argparse.Namespace) -> Path:
         raise LabError(f"--n must be between 2 and {MAX_N} (the MNIST test split holds the real images), got {args.n}")
     if args.batch_size <= 0:
         raise LabError(f"--batch-size must be positive, got {args.batch_size}")
+    args.kid_subset_size = min(1000, args.n) if args.kid_subset_size is None else args.kid_subset_size
     if not 2 <= args.kid_subset_size <= args.n:
         raise LabError(f"--kid-subset-size must be between 2 and --n ({args.n}), got {args.kid_subset_size}")
     ckpt = Path(args.ckpt)

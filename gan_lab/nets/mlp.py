@@ -15,7 +15,14 @@ def output_activation_layer(name: str) -> nn.Module:
     """The final layer for ``name`` in tanh | sigmoid | none (raises ValueError listing the options)."""
     if name not in OUTPUT_ACTIVATIONS:
         raise ValueError(f"output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, got {name!r}")
+
     return OUTPUT_ACTIVATIONS[name]()
+
+
+def check_hidden_dims(hidden_dims: Sequence[int]) -> None:
+    """Every hidden width must be >= 1 (a clear error instead of torch's negative-dimension one)."""
+    if any(width < 1 for width in hidden_dims):
+        raise ValueError(f"hidden_dims must all be >= 1, got {list(hidden_dims)}")
 
 
 class MLPGenerator(nn.Module):
@@ -40,6 +47,7 @@ class MLPGenerator(nn.Module):
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        check_hidden_dims(hidden_dims)
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
         self.output_activation = output_activation
@@ -76,6 +84,7 @@ class MLPDiscriminator(nn.Module):
         n_outputs: int = 1,
     ) -> None:
         super().__init__()
+        check_hidden_dims(hidden_dims)
         self.n_outputs = n_outputs
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(image_shape)
@@ -98,6 +107,7 @@ class MLPEncoder(nn.Module):
         self, latent_dim: int = 20, hidden_dims: Sequence[int] = (512, 256), image_shape: Sequence[int] = (1, 28, 28)
     ) -> None:
         super().__init__()
+        check_hidden_dims(hidden_dims)
         self.latent_dim = latent_dim
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(image_shape)
