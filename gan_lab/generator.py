@@ -88,6 +88,16 @@ class ImageGeneratorMixin:
         finally:
             self.train(was_training)  # type: ignore[attr-defined]
 
+    @property
+    def checkpoint_monitor(self) -> tuple[str, str] | None:
+        """The metric that picks the best checkpoint: FID on MNIST, HQ points on 2-D mixtures, modes on Stacked
+        MNIST (None when the run computes none of them: only ``last.ckpt`` is kept)."""
+        if len(self.image_shape) == 1:
+            return ("val/hq_percent", "max")
+        if tuple(self.image_shape) == (1, 28, 28) and self.metrics_every_n_epochs > 0:
+            return ("val/fid", "min")
+        return ("val/modes", "max") if tuple(self.image_shape) == (3, 28, 28) else None
+
     def configure_callbacks(self) -> list[Callback]:
         if len(self.image_shape) != 3:
             return []  # not images (e.g. 2-D points)

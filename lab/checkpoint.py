@@ -62,3 +62,29 @@ def load_module(path: str | os.PathLike, kind: type, what: str, map_location: An
     if not (isinstance(cls, type) and issubclass(cls, kind)):
         raise LabError(f"{path} holds a {cls.__module__}.{cls.__name__}, not {what}")
     return cls.load_from_checkpoint(path, map_location=map_location, weights_only=True).eval()
+
+
+def checkpoint_callback(monitor: tuple[str, str] | None) -> Any:
+    """The suite's ModelCheckpoint: ``last.ckpt`` always, and the best by ``monitor`` (key, "min"|"max"), top-1,
+    as ``best-epoch=NNN.ckpt``; without a monitor, the latest epoch."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    if monitor is None:
+        return ModelCheckpoint(save_last=True)
+    key, mode = monitor
+    return ModelCheckpoint(
+        monitor=key, mode=mode, save_top_k=1, save_last=True, filename="best-epoch={epoch:03d}",
+        auto_insert_metric_name=False,
+    )  # fmt: skip
+
+
+def find_checkpoint(run_folder: Path, which: str) -> Path:
+    """``last.ckpt`` or the ``best-*.ckpt`` of the newest version of a run folder (``<root>/<run name>``) that has
+    one; LabError naming the folder when there is none."""
+    pattern = "last.ckpt" if which == "last" else "best-*.ckpt"
+    versions = sorted(run_folder.glob("version_*"), key=lambda p: int(p.name.split("_")[1]), reverse=True)
+    for version in versions:
+        found = sorted((version / "checkpoints").glob(pattern))
+        if found:
+            return found[-1]
+    raise LabError(f"--ckpt_path {which}: no {pattern} under {run_folder}/version_*/checkpoints/ (train it first)")

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -21,11 +22,11 @@ from typing import Any
 import yaml
 from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from lab.checkpoint import read_checkpoint, state_dict_mismatch
+from lab.checkpoint import checkpoint_callback, find_checkpoint, read_checkpoint, state_dict_mismatch
 from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, fail
-from lab.loggers import WANDB_SUMMARIES, make_wandb_logger
+from lab.loggers import WANDB_SUMMARIES, make_wandb_logger, resumable_csv_logger, wandb_offline
 from lab.paths import run_dir
 
 # Manual-optimization modules run under these instead of Lightning's DDP wrapper (lab/strategy.py).
@@ -62,12 +63,14 @@ def shorten_parser_message(message: str) -> str:
 
 
 class SaveConfigToLoggers(SaveConfigCallback):
-    """Writes config.yaml in the run directory (Lightning's behaviour), sends the config and summaries to W&B."""
+    """Writes config.yaml in the run directory (Lightning's behaviour), sends the config and summaries to W&B and
+    keeps the W&B run id in the run directory (``wandb_run_id``), so a resumed fit continues the same W&B run."""
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False, format="yaml"))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
+                (run_dir(trainer) / "wandb_run_id").write_text(logger.experiment.id + "\n")
                 logger.experiment.config.update(resolved, allow_val_change=True)
                 for key, summary in WANDB_SUMMARIES.items():
                     logger.experiment.define_metric(key, step_metric="trainer/global_step", summary=summary)
@@ -85,6 +88,7 @@ class LabCLI(LightningCLI):
         from lab.strategy import register
 
         register()  # gan_ddp / gan_ddp_spawn, where a CLI is built (never on import)
+        logging.getLogger("lightning_fabric.utilities.seed").setLevel(logging.WARNING)  # no "Seed set to 0" line
         self._links = tuple(links)
         kwargs.setdefault("parser_class", OneLineErrorParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
@@ -106,12 +110,18 @@ class LabCLI(LightningCLI):
         group.add_argument("--run.group", type=str | None, default=None, help="W&B group (default: the family)")
         group.add_argument("--run.job_type", type=str | None, default=None, help="W&B job type (default: variant)")
         group.add_argument("--run.tags", type=list[str], default=[], help="W&B tags")
+        group.add_argument("--run.wandb_id", type=str | None, default=None, help="continue this W&B run (its id)")
+        group.add_argument("--run.log_model", type=bool, default=False, help="keep checkpoints as W&B artifacts")
         for source, target in self._links:
             parser.link_arguments(source, target)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
+        run = (self.config[subcommand] if subcommand else self.config).get("run")
+        if run.wandb_id and run.wandb and wandb_offline():
+            if not list(Path(run.root, "wandb").glob(f"offline-run-*-{run.wandb_id}")):
+                fail(f"--run.wandb_id {run.wandb_id}: no offline W&B run with that id under {run.root}/wandb/")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path not in LIGHTNING_CKPT_ALIASES:
             try:
@@ -136,7 +146,38 @@ class LabCLI(LightningCLI):
             if problem:
                 fail(f"checkpoint {self.config[self.subcommand].ckpt_path} does not fit this model: {problem}")
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
+        from pytorch_lightning.callbacks import ModelCheckpoint
+
+        given = [*callbacks, *(config.get("callbacks") or [])]
+        if config.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in given):
+            callbacks.append(checkpoint_callback(getattr(self.model, "checkpoint_monitor", None)))
+        return super()._instantiate_trainer(config, callbacks)
+
+    def resume_version(self) -> int | None:
+        """For ``--ckpt_path last|best`` (resolved here to a file of this run's newest version) or a checkpoint file
+        of this run: the version it belongs to, which ``fit`` continues (same metrics.csv, same W&B run)."""
+        subcommand = self.subcommand
+        ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt:
+            return None
+        folder = Path(self._get(self.config, "run").root) / self.run_name()
+        if ckpt in ("last", "best"):
+            try:
+                path = find_checkpoint(folder, ckpt)
+            except LabError as err:
+                fail(str(err))
+            self.config_init[subcommand]["ckpt_path"] = str(path)
+            self._checkpoint = read_checkpoint(path)
+        else:
+            path = Path(ckpt)
+        version = path.resolve().parent.parent
+        if subcommand == "fit" and version.parent == folder.resolve() and version.name.startswith("version_"):
+            return int(version.name.split("_")[1])
+        return None
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self._version = self.resume_version()
         trainer_config = self._get(self.config_init, "trainer", default={})
         logger = trainer_config.get("logger")
         if logger is not False:
@@ -166,7 +207,8 @@ class LabCLI(LightningCLI):
     def _make_loggers(self) -> list[Logger]:
         run = self._get(self.config, "run")
         name = self.run_name()
-        loggers: list[Logger] = [CSVLogger(save_dir=run.root, name=name)]
+        version = self._version
+        loggers: list[Logger] = [resumable_csv_logger(run.root, name, version)]
         if run.tensorboard:
             loggers.append(TensorBoardLogger(save_dir=run.root, name=name, version=loggers[0].version))
         if run.wandb:
@@ -176,12 +218,20 @@ class LabCLI(LightningCLI):
             module = type(generator).__module__ if generator is not None else ""
             backbone = module.rpartition(".")[2] if ".nets." in module else None  # mlp, conv, mixture
             tags = list(dict.fromkeys(t for t in (family, backbone, dataset, *run.tags) if t))
+            wandb_id = run.wandb_id or self._previous_wandb_id(Path(loggers[0].log_dir), version)
+            extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
+            group, job_type = run.group or family, run.job_type or run.variant
             loggers.append(
-                make_wandb_logger(
-                    run.root, name, run.project, run.group or family, tags, job_type=run.job_type or run.variant
-                )
-            )
+                make_wandb_logger(run.root, name, run.project, group, tags, job_type=job_type,
+                                  log_model=run.log_model, **extra)
+            )  # fmt: skip
         return loggers
+
+    @staticmethod
+    def _previous_wandb_id(log_dir: Path, version: int | None) -> str | None:
+        """The W&B run id that a resumed version logged to (None for a new version)."""
+        saved = log_dir / "wandb_run_id"
+        return saved.read_text().strip() if version is not None and saved.is_file() else None
 
     def before_fit(self) -> None:
         if self.trainer.is_global_zero and self.trainer.loggers:

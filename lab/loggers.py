@@ -99,3 +99,26 @@ def log_group_table(group: str, save_dir: Path, rows: list[dict[str, Any]], proj
                      reinit="create_new")  # fmt: skip
     run.log({f"{group}/final_metrics": wandb.Table(columns=columns, data=data)})
     run.finish()
+
+
+def resumable_csv_logger(save_dir: str, name: str, version: int | None) -> Any:
+    """A CSVLogger; when it continues an existing version (a resumed fit), the rows already in its metrics.csv are
+    kept (Lightning's own logger deletes them when it opens the folder)."""
+    import csv
+
+    from pytorch_lightning.loggers import CSVLogger
+
+    class ResumableCSVLogger(CSVLogger):
+        @property
+        def experiment(self) -> Any:
+            if self._experiment is not None:
+                return self._experiment
+            path = Path(self.log_dir) / "metrics.csv"
+            previous = path.read_text() if version is not None and path.is_file() else ""
+            experiment = CSVLogger.experiment.fget(self)  # type: ignore[attr-defined]
+            if previous:
+                path.write_text(previous)
+                experiment.metrics_keys = next(csv.reader([previous.splitlines()[0]]))
+            return experiment
+
+    return ResumableCSVLogger(save_dir=save_dir, name=name, version=version)

@@ -56,6 +56,8 @@ class SequenceClassifier(LightningModule):
             {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}
         )  # keys get a suffix: ModuleDict refuses names like "train" that clash with Module attributes
 
+    checkpoint_monitor = ("val/acc", "max")  # the best checkpoint is the most accurate on validation
+
     @property
     def family(self) -> str:
         """Run-name family (``lstm``, ``rnn``, ``gru``), used by the CLI for run names and W&B groups."""

@@ -31,3 +31,21 @@ def test_wandb_key_from_environment(monkeypatch, tmp_path):
     assert not wandb_key_available()
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert wandb_key_available()
+
+
+def test_find_checkpoint_picks_the_newest_version_and_names_the_folder(tmp_path):
+    """`last` and `best` resolve in the newest version that has them; a missing one is a LabError naming the folder."""
+    import pytest
+
+    from lab.checkpoint import find_checkpoint
+    from lab.errors import LabError
+
+    for version, names in ((0, ["last.ckpt", "best-epoch=001.ckpt"]), (1, ["last.ckpt"])):
+        folder = tmp_path / "run" / f"version_{version}" / "checkpoints"
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_text("x")
+    assert find_checkpoint(tmp_path / "run", "last") == tmp_path / "run" / "version_1" / "checkpoints" / "last.ckpt"
+    assert find_checkpoint(tmp_path / "run", "best").name == "best-epoch=001.ckpt"
+    with pytest.raises(LabError, match="no best-\\*.ckpt under .*other"):
+        find_checkpoint(tmp_path / "other", "best")

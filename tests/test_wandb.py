@@ -137,3 +137,33 @@ def assert_media_equal_disk(history: list[dict], wandb_folder: Path, run_dir: Pa
             assert pixels.std() > 1, f"{key} is blank in W&B"
             assert any(p.shape == pixels.shape and (p == pixels).all() for p in on_disk), f"{key} differs from disk"
             assert row["trainer/global_step"] in val_steps, (key, row["trainer/global_step"], val_steps)
+
+
+@pytest.mark.slow
+def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir):
+    """A run stopped after epoch 1 and resumed with --ckpt_path best (its best-FID checkpoint) continues version_0
+    (one metrics.csv) and the same W&B run id; with no such run, `best` is one clean line and writes nothing."""
+    root = tmp_path / "runs"
+    common = [
+        *("fit", "--config", str(CONFIGS / "base.yaml"), "--config", str(CONFIGS / "gan" / "wgan.yaml")),
+        *("--config", str(CONFIGS / "tiny.yaml"), "--run.root", str(root), "--run.wandb", "true"),
+        *("--model.init_args.metrics_samples", "64", "--model.init_args.sample_every_n_epochs", "0"),
+    ]
+    env = {"LAB_DATA_DIR": data_dir}
+    first = run_module("gan_lab", *common, "--trainer.max_epochs", "1", env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    version = root / "wgan-tiny-s0" / "version_0"
+    assert (version / "checkpoints" / "last.ckpt").is_file() and list((version / "checkpoints").glob("best-*.ckpt"))
+    run_id = (version / "wandb_run_id").read_text().strip()
+    second = run_module("gan_lab", *common, "--trainer.max_epochs", "2", "--ckpt_path", "best", env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert not (root / "wgan-tiny-s0" / "version_1").exists(), "the resumed fit must continue version_0"
+    with open(version / "metrics.csv", newline="") as handle:
+        epochs = {row["epoch"] for row in csv.DictReader(handle) if row.get("val/fid")}
+    assert epochs == {"0", "1"}
+    offline = sorted((root / "wandb").glob("offline-run-*"))
+    assert len(offline) == 2 and all(folder.name.endswith(run_id) for folder in offline), offline
+    empty = run_module("gan_lab", *common, "--run.root", str(tmp_path / "none"), "--ckpt_path", "best", env=env)
+    lines = [line for line in empty.stderr.splitlines() if line.strip()]
+    assert empty.returncode == 2 and len(lines) == 1 and "no best-*.ckpt under" in lines[0], empty.stderr[-2000:]
+    assert not (tmp_path / "none").exists()
