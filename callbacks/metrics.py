@@ -69,19 +69,45 @@ class GenerativeMetrics(EpochCallback):
         self.n_samples, self.n_real = n_samples, n_real
         self.data_dir, self.plot, self.seed, self.batch_size = data_dir, plot, seed, batch_size
         # Built now so a bad backbone or missing Inception weights fail before training starts.
-        self.metrics = ImageMetrics(
-            backbone, inception_weights=inception_weights, batch_size=batch_size, kid_subset_size=kid_subset_size
-        )
+        self.make_metrics = partial(
+            ImageMetrics, backbone, inception_weights=inception_weights, batch_size=batch_size,
+            kid_subset_size=kid_subset_size,
+        )  # fmt: skip
+        self.metrics, self.real_split = self.make_metrics(), ""
         self._noise: Tensor | None = None
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def use_real(self, trainer: Trainer, pl_module: LightningModule, split: str) -> None:
+        """Real statistics from the first ``n_real`` images of ``split``: the official test split while fitting (the
+        same reference for every run), the datamodule's held-out ``val`` or ``test`` split for ``validate`` /
+        ``test``."""
         if tuple(pl_module.image_shape) != (1, 28, 28):
             raise ValueError(f"GenerativeMetrics needs 1x28x28 MNIST images, the module makes {pl_module.image_shape}")
+        if self.real_split != split:
+            self.metrics, self.real_split = self.make_metrics(), split
         self.metrics.to(pl_module.device)
         if not self.metrics.has_real:
-            part = shard(self.n_real, trainer.global_rank, trainer.world_size)
-            real = mnist_images("test", self.n_real, self.data_dir)[part]  # (n_rank, 1, 28, 28) uint8
-            self.metrics.update(real.to(pl_module.device).float() / 255, real=True)
+            held_out = getattr(trainer.datamodule, "dataset", None) if trainer.state.fn != "fit" else None
+            images = held_out(split).tensors[0] if held_out else mnist_images(split, self.n_real, self.data_dir)
+            real = images[: self.n_real]  # (n, 1, 28, 28) uint8
+            part = shard(len(real), trainer.global_rank, trainer.world_size)
+            self.metrics.update(real[part].to(pl_module.device).float() / 255, real=True)
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.use_real(trainer, pl_module, "test")
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "validate" and not trainer.sanity_checking:  # `fit` evaluates after training epochs
+            self.held_out(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.held_out(trainer, pl_module, "test")
+
+    def held_out(self, trainer: Trainer, pl_module: LightningModule, split: str) -> None:
+        """``validate`` / ``test`` of a checkpoint: the metrics against that split, logged as ``<split>/<key>``."""
+        self.use_real(trainer, pl_module, split)
+        for key, value in self.evaluate(trainer, pl_module).items():
+            if not key.endswith("histogram"):
+                pl_module.log(f"{split}/{key}", float(value), sync_dist=True)
 
     def noise(self, pl_module: LightningModule, rank: int, world_size: int) -> Tensor:
         """This rank's share of the fixed noise (n, latent_dim), made once on the CPU."""

@@ -244,6 +244,17 @@ class GANModule(ImageGeneratorMixin, LightningModule):
 
         return optimizers, [torch.optim.lr_scheduler.LambdaLR(opt, linear) for opt in optimizers]
 
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Nothing per batch: ``validate`` / ``test`` compute FID, KID, IS and coverage against the held-out split in
+        ``GenerativeMetrics`` at the end of the loop."""
+
+    test_step = validation_step
+
+    def on_fit_start(self) -> None:
+        # A fit computes its val/ metrics in callbacks after each training epoch; a loop over the validation batches
+        # would only iterate, and would move checkpointing ahead of those metrics.
+        self.trainer.limit_val_batches = 0
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_critic_steps"] = self.critic_steps
 

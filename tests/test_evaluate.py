@@ -42,7 +42,7 @@ def tiny_run(tmp_path_factory, data_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_run) -> Path:
-    (ckpt,) = tiny_run.glob("checkpoints/*.ckpt")
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
     return ckpt
 
 
@@ -122,3 +122,19 @@ def test_class_pair_endpoints_are_labelled_as_different_digits(checkpoint):
     made = clf.predict(to_unit(module.sample(256, z=torch.randn(256, module.latent_dim)))).unique()
     if len(made) >= 2:
         assert bool((d1 != d2).all())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_validate_and_test_print_fid_kid_is_coverage(stage, checkpoint, tmp_path, data_dir):
+    """`python -m gan_lab validate|test --ckpt_path` on a GAN checkpoint prints the metrics against that split."""
+    split = "val" if stage == "validate" else "test"
+    result = run_module(
+        "gan_lab", stage,
+        "--config", str(CONFIGS / "base.yaml"), "--config", str(CONFIGS / "gan" / "gan.yaml"),
+        "--config", str(CONFIGS / "tiny.yaml"), "--run.root", str(tmp_path), "--ckpt_path", str(checkpoint),
+        env={"LAB_DATA_DIR": data_dir},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    for key in ("fid", "kid", "is", "classes_covered", "class_kl"):
+        assert f"{split}/{key} " in result.stdout, result.stdout[-2000:]

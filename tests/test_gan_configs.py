@@ -51,7 +51,7 @@ def test_subprocess_fit_checkpoint_sample_and_offline_wandb(data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = tmp_path / "wgan-tiny-s0" / "version_0"
     assert (run_dir / "samples" / "epoch=000.png").is_file()
-    (ckpt,) = (run_dir / "checkpoints").glob("*.ckpt")
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
     offline = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
     assert list(offline[0].glob("files/media/images/samples_*.png")), "the sample grid was not logged to W&B"
