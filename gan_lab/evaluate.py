@@ -1,6 +1,8 @@
 """``python -m gan_lab evaluate --ckpt PATH``: FID, KID, IS and class coverage of a checkpoint beside real-data floors.
 
-Prints one table and writes the same numbers as JSON (default: ``<checkpoint>.eval.json`` beside the checkpoint):
+Prints one table and writes the same numbers as JSON (default: ``<checkpoint>.eval.json`` beside the checkpoint);
+when the checkpoint belongs to a run, the numbers (``eval/...``) are also added to that run: a row of its metrics.csv
+(``report`` shows them) and its W&B summary (``--no-write-back`` to skip):
 
 - ``fid``: generated vs the first N MNIST test images; ``fid_floor``: N training images vs the same test images,
   the value a generator that reproduced the training data would get (not zero: two finite samples always differ);
@@ -24,6 +26,7 @@ import torch
 
 from datamodules.mnist import mnist_images
 from lab.errors import LabError, check_output_path, fail
+from lab.loggers import write_back
 from lab.metrics.backbones import BACKBONES, resolve_inception_weights
 from lab.metrics.functional import to_unit_range
 from lab.metrics.image import ImageMetrics
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the training-image draw")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default $LAB_DATA_DIR or ./data)")
+    parser.add_argument("--no-write-back", action="store_true", help="do not add the results to the checkpoint's run")
     return parser
 
 
@@ -165,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(format_table(result))
     print(f"written {out}")
+    version = Path(args.ckpt).resolve().parent.parent  # <root>/<run>/version_N/checkpoints/<file>.ckpt
+    if (version / "metrics.csv").is_file() and not args.no_write_back:
+        numbers = {f"eval/{k}": v for k, v in result.items() if isinstance(v, int | float) and k not in ("n", "seed")}
+        print("added to the run: " + ", ".join(write_back(version, numbers)))
 
 
 if __name__ == "__main__":

@@ -122,3 +122,33 @@ def resumable_csv_logger(save_dir: str, name: str, version: int | None) -> Any:
             return experiment
 
     return ResumableCSVLogger(save_dir=save_dir, name=name, version=version)
+
+
+def write_back(version_dir: Path, metrics: dict[str, float], project: str = "gan-rnn-lab") -> list[str]:
+    """Adds ``metrics`` to the run a checkpoint came from: a row of its metrics.csv (what ``report`` reads) and, when
+    the run logged to W&B, that run's summary (the run resumed by its id, offline too). Returns what was updated."""
+    import csv
+
+    import wandb
+
+    updated = []
+    table = version_dir / "metrics.csv"
+    if table.is_file():
+        with open(table, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        step = max((int(row["step"]) for row in rows if row.get("step")), default=0)
+        rows.append({**{key: str(value) for key, value in metrics.items()}, "step": str(step)})
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        with open(table, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        updated.append(str(table))
+    saved = version_dir / "wandb_run_id"
+    if saved.is_file():
+        wandb_offline()
+        run = wandb.init(project=project, id=saved.read_text().strip(), resume="allow", dir=str(version_dir.parents[1]))
+        run.summary.update(metrics)
+        run.finish()
+        updated.append(f"W&B run {run.id}")
+    return updated

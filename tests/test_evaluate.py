@@ -66,9 +66,15 @@ def test_evaluate_cli_prints_and_writes_json(checkpoint, tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FID" in result.stdout and str(out) in result.stdout
     values = json.loads(out.read_text())
-    for key in ("fid", "is", "classes_covered", "class_kl", "fid_floor", "is_real", "classes_covered_real"):
+    for key in ("fid", "kid", "is", "classes_covered", "class_kl", "fid_floor", "kid_floor", "is_real"):
         assert key in values, key
     assert 0 < values["fid_floor"] < values["fid"]  # an untrained generator is further from MNIST than MNIST itself
+    assert values["kid_floor"] < values["kid"]
+    # written back to the run the checkpoint belongs to: report reads the eval/ numbers from its metrics.csv
+    from lab.report.runs import load_run
+
+    run = load_run(checkpoint.parent.parent.parent)
+    assert run.final("eval/fid") == pytest.approx(values["fid"]) and "added to the run" in result.stdout
     # real digits on the trained classifier; 10 splits of 30 images bias IS down (about 9.8 with n = 10,000)
     assert values["is_real"] > 7.5 and values["classes_covered_real"] == 10
 

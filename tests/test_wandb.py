@@ -163,6 +163,11 @@ def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir)
     assert epochs == {"0", "1"}
     offline = sorted((root / "wandb").glob("offline-run-*"))
     assert len(offline) == 2 and all(folder.name.endswith(run_id) for folder in offline), offline
+    from lab.loggers import write_back  # evaluate's write-back: the same W&B run learns the result
+
+    assert write_back(version, {"eval/fid": 1.5})[-1] == f"W&B run {run_id}"
+    resumed = sorted((root / "wandb").glob(f"offline-run-*-{run_id}"))
+    assert len(resumed) == 3 and read_offline_run(resumed[-1])["summary"]["eval/fid"] == 1.5
     empty = run_module("gan_lab", *common, "--run.root", str(tmp_path / "none"), "--ckpt_path", "best", env=env)
     lines = [line for line in empty.stderr.splitlines() if line.strip()]
     assert empty.returncode == 2 and len(lines) == 1 and "no best-*.ckpt under" in lines[0], empty.stderr[-2000:]
