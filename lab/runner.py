@@ -91,6 +91,15 @@ def _set_threads(threads: int) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _finish_wandb() -> None:
+    """Ends the W&B run a job opened: Lightning leaves it open, and the next job in this worker would log into it."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
 def execute(job: Job, root: Path) -> Outcome:
     """Runs ``job`` in this process, its console output to ``<root>/<name>/console.log``; writes run.json."""
     module, _, function = job.target.partition(":")
@@ -105,6 +114,8 @@ def execute(job: Job, root: Path) -> Outcome:
             outcome.error = f"exit status {stop.code}: see {run_dir / 'console.log'}"
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the others
             outcome.error = f"{type(err).__name__}: {err} (see {run_dir / 'console.log'})"
+        finally:
+            _finish_wandb()
     outcome.seconds = round(time.perf_counter() - start, 1)
     record = {"key": job.key, "config": job.config, "labels": job.labels, "result": outcome.result,
               "seconds": outcome.seconds, "error": outcome.error}  # fmt: skip

@@ -172,3 +172,28 @@ def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir)
     lines = [line for line in empty.stderr.splitlines() if line.strip()]
     assert empty.returncode == 2 and len(lines) == 1 and "no best-*.ckpt under" in lines[0], empty.stderr[-2000:]
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.slow
+def test_ring_experiment_is_one_wandb_group_with_a_metrics_table(tmp_path, data_dir, monkeypatch):
+    """`make ring` over 2 families x 2 seeds: four W&B runs in the group `ring` (job type = family) and one summary
+    run holding the group's final-metrics table; a second call reuses the four runs."""
+    from gan_lab.experiments import main as experiments
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = ["ring", "--seeds", "2", "--epochs", "1", "--families", "gan", "wgan", "--jobs", "2", "--out", str(tmp_path)]
+    experiments(args)
+    runs = [read_offline_run(folder) for folder in sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))]
+    assert len(runs) == 4 and {run["run"].run_group for run in runs} == {"ring"}
+    assert sorted(run["run"].job_type for run in runs) == ["gan", "gan", "wgan", "wgan"]
+    assert all(run["summary"]["val/modes"]["max"] >= 0 for run in runs)
+    (folder,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary = read_offline_run(folder)
+    assert summary["run"].run_group == "ring" and summary["run"].job_type == "summary"
+    (row,) = [row for row in summary["history"] if "ring/final_metrics._type" in row]
+    assert row["ring/final_metrics._type"] == "table-file" and row["ring/final_metrics.nrows"] == 4
+    table = json.loads((folder / "files" / row["ring/final_metrics.path"]).read_text())
+    assert {"family", "seed", "modes", "hq_percent", "reverse_kl"} <= set(table["columns"]) and len(table["data"]) == 4
+    stamp = sorted(p.stat().st_mtime for p in (tmp_path / "runs").glob("*/run.json"))
+    experiments(args)
+    assert sorted(p.stat().st_mtime for p in (tmp_path / "runs").glob("*/run.json")) == stamp  # reused
