@@ -48,6 +48,11 @@ MIXTURE_CASES = [
         "unroll_steps",
     ),
     (
+        "unknown objective name",
+        ["--config=" + str(REPO / "configs/mixtures/unrolled.yaml"), "--model.init_args.objective=minimax"],
+        "error: objective must be one of paper, nonsaturating, got 'minimax'",
+    ),
+    (
         "no generators",
         ["--config=" + str(REPO / "configs/mixtures/madgan.yaml"), f"{G}.n_generators=0"],
         "n_generators",
@@ -81,7 +86,7 @@ def assert_refused(capsys, stop, phrase: str, root: Path) -> None:
 
 @pytest.mark.parametrize("overrides, phrase", [c[1:] for c in MIXTURE_CASES], ids=[c[0] for c in MIXTURE_CASES])
 def test_bad_mixture_config_fails_in_one_line(tmp_path, capsys, overrides, phrase):
-    """Unrolled GAN with k < 0 and MAD-GAN with no generator are refused before training."""
+    """Unrolled GAN with k < 0 or an unknown objective and MAD-GAN with no generator are refused before training."""
     with pytest.raises(SystemExit) as stop:
         gan_main(["fit", *RING[:-1], overrides[0], RING[-1], f"--run.root={tmp_path}", *overrides[1:]])
     assert_refused(capsys, stop, phrase, tmp_path)
