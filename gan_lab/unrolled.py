@@ -36,6 +36,7 @@ from torch.func import functional_call
 
 from gan_lab import losses
 from gan_lab.gan import GAN
+from gan_lab.packing import n_packs, pack
 from lab.errors import one_of
 
 UNROLL_OPTIMIZERS = ("adam", "sgd")
@@ -113,11 +114,12 @@ class UnrolledGAN(GAN):
         return -losses.bce_discriminator_loss(real_logits, fake_logits, self.real_label)
 
     def _functional_discriminate(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        """D_params(x + instance noise): logits (B,) of the discriminator with ``params`` in place of its weights."""
+        """D_params(pack(x + instance noise)): logits (B / packing,) of the discriminator with ``params`` in place of
+        its weights."""
         sigma = self.instance_noise_sigma() if self.training else 0.0
         if sigma > 0:
             x = x + sigma * torch.randn_like(x)
-        return functional_call(self.discriminator, params, (x,))
+        return functional_call(self.discriminator, params, (pack(x, self.packing),))
 
     def _score(
         self, params: dict[str, Tensor], real: Tensor, fake: Tensor, both: Tensor | None = None
@@ -127,7 +129,8 @@ class UnrolledGAN(GAN):
         if next(self.discriminator.buffers(), None) is not None:
             return self._functional_discriminate(params, real), self._functional_discriminate(params, fake)
         logits = self._functional_discriminate(params, both if both is not None else torch.cat([real, fake]))
-        return logits[: real.shape[0]], logits[real.shape[0] :]
+        n = n_packs(real.shape[0], self.packing)  # real packs first: none mixes real and fake samples
+        return logits[:n], logits[n:]
 
     def unroll_start(self, d_opt: Any) -> dict[str, Any]:
         """Copies of what the unroll starts from: D's weights as one flat vector, ``d_opt``'s Adam state (``adam``
