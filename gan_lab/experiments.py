@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -105,26 +106,28 @@ def results_table(experiment: str, outcomes: list[Outcome], budget: str) -> str:
     """The markdown table: ours (mean ± std over seeds) then the published rows."""
     n_modes = EXPERIMENTS[experiment]
     lines = [
-        f"| {experiment} ({n_modes} modes), {budget} | seeds | modes captured | high-quality % | reverse KL |"
-        " all modes | s / run |",
-        "|---|---|---|---|---|---|---|",
+        f"| {experiment} ({n_modes} modes), {budget} | seeds | modes captured | modes (strict) | high-quality % |"
+        " reverse KL | all modes | s / run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for family in dict.fromkeys(o.job.labels["family"] for o in outcomes):
         mine = [o for o in outcomes if o.job.labels["family"] == family and not o.error]
         failed = len([o for o in outcomes if o.job.labels["family"] == family]) - len(mine)
         if not mine:
-            lines.append(f"| {family} | 0 | failed | | | | |")
+            lines.append(f"| {family} | 0 | failed | | | | | |")
             continue
         full = sum(o.result["modes"] == n_modes for o in mine)
-        column = {key: format_mean_std([o.result[key] for o in mine]) for key in ("modes", "hq_percent", "reverse_kl")}
+        keys = ("modes", "modes_strict", "hq_percent", "reverse_kl")  # modes_strict: "–" for runs made before it
+        column = {key: format_mean_std([o.result.get(key, math.nan) for o in mine]) for key in keys}
         seconds = sum(o.seconds for o in mine) / len(mine)
         lines.append(
-            f"| {family} | {len(mine)} | {column['modes']} | {column['hq_percent']} | {column['reverse_kl']} "
+            f"| {family} | {len(mine)} | {column['modes']} | {column['modes_strict']} | {column['hq_percent']} "
+            f"| {column['reverse_kl']} "
             f"| {full}/{len(mine)} seeds{f' ({failed} failed)' if failed else ''} | {seconds:.0f} |"
         )
     for label, modes, hq, rkl in PUBLISHED[experiment]:
         rkl_text = "—" if rkl is None else f"{rkl:.2f}"
-        lines.append(f"| *{label}* | | *{modes}* | *{hq}* | *{rkl_text}* | | |")
+        lines.append(f"| *{label}* | | *{modes}* | | *{hq}* | *{rkl_text}* | | |")
     return "\n".join(lines)
 
 

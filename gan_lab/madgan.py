@@ -108,6 +108,8 @@ class MADGAN(GANModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *args: Any, **kwargs: Any) -> None:
         if not isinstance(generator, MultiGenerator):
             raise ValueError(f"MADGAN needs generator: gan_lab.madgan.MultiGenerator, got {type(generator).__name__}")
+        if kwargs.get("packing", 1) != 1:
+            raise ValueError("MAD-GAN's discriminator names each sample's generator: packing must be 1")
         super().__init__(generator, discriminator, *args, **kwargs)
         self.n_generators = generator.n_generators
         with torch.no_grad():

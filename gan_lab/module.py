@@ -18,7 +18,8 @@ Hooks a family overrides (everything else is shared):
 - ``discriminator_loss(real, fake) -> (loss, metrics)`` and ``generator_loss(fake, real) -> (loss, metrics)`` (``real``:
   the batch of the critic step just taken, for objectives that score it too): metrics is a
   dict of detached scalars logged as ``train/<name>`` (``d_loss``/``g_loss`` are added by the loop; families add
-  ``d_real``, ``d_fake``, ``wasserstein``, ``gp``...). Use ``self.discriminate(x)`` (adds instance noise) to score.
+  ``d_real``, ``d_fake``, ``wasserstein``, ``gp``...). Use ``self.discriminate(x)`` (adds instance noise and packs
+  ``packing`` samples per discriminator input, PacGAN) to score.
 - ``after_discriminator_step()`` / ``after_generator_step()``: no-ops by default.
 - ``generator_step`` / ``discriminator_step`` as a whole, for families that need more (unrolling): the optimizers are
   arguments, never fetched from the trainer, so a step can be called and tested on its own.
@@ -41,6 +42,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gan_lab.generator import ImageGeneratorMixin, check_metrics_args, check_value_range
+from gan_lab.packing import check_packing, pack
 from lab.errors import check_optimizer, one_of
 
 
@@ -70,6 +72,9 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         lr_decay_start: fraction of the run (0 <= f < 1) before the linear decay starts.
         family: the name in run names, W&B groups and tables (default: the class's, e.g. ``gan``); a config that
             only swaps the nets (DCGAN) names itself here instead of needing a class.
+        packing: m, samples per discriminator input (PacGAN, ``gan_lab.packing``; 1: none): the discriminator scores
+            m real or m fake samples concatenated along the channel/feature axis, so it must take m times the
+            channels (checked here) and the batch size must be divisible by m (checked against the datamodule).
     """
 
     family = "gan"
@@ -92,6 +97,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         lr_schedule: str = "constant",
         lr_decay_start: float = 0.0,
         family: str | None = None,
+        packing: int = 1,
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "image_shape", "output_activation"):
@@ -112,6 +118,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
             self.save_hyperparameters()
         self.family = family or type(self).family
+        self.packing = check_packing(packing, discriminator, generator.image_shape)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim: int = generator.latent_dim
@@ -145,12 +152,20 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             return 0.0
         return self.instance_noise * max(0.0, 1.0 - self.critic_steps / self.instance_noise_steps)
 
-    def discriminate(self, images: Tensor) -> Tensor:
-        """D(x + noise): logits/scores (B,), with instance noise while training."""
+    def discriminate(self, images: Tensor, packed: bool = False) -> Tensor:
+        """D(pack(x + noise)): logits/scores (B / packing,), with instance noise while training; ``packed``: the
+        images are packs already (B / packing, packing C, ...)."""
         sigma = self.instance_noise_sigma() if self.training else 0.0
         if sigma > 0:
             images = images + sigma * torch.randn_like(images)
-        return self.discriminator(images)
+        return self.discriminator(images if packed else pack(images, self.packing))
+
+    def check_datamodule(self, datamodule: Any) -> None:
+        """Refuses a datamodule whose ``batch_size`` is not divisible by ``packing`` (the CLI calls this before
+        anything is written)."""
+        batch_size = getattr(datamodule, "batch_size", None)
+        if isinstance(batch_size, int) and batch_size % self.packing:
+            raise ValueError(f"batch_size {batch_size} is not divisible by the packing degree {self.packing}")
 
     # ---- hooks for families ---------------------------------------------------------------------------------------
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from gan_lab import losses
 from gan_lab.module import GANModule
+from gan_lab.packing import pack
 
 
 class WGAN(GANModule):
@@ -66,7 +67,9 @@ class WGANGP(GANModule):
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # maximize E[f(x)] - E[f(G(z))] - lambda E[(||grad f(x_hat)|| - 1)^2]
         real_scores, fake_scores = self.discriminate(real), self.discriminate(fake)
-        penalty = losses.gradient_penalty(self.discriminate, real, fake)
+        # per discriminator input: on packs of `packing` samples (PacGAN), one interpolation weight per pack
+        critic = functools.partial(self.discriminate, packed=True)
+        penalty = losses.gradient_penalty(critic, pack(real, self.packing), pack(fake, self.packing))
         loss = losses.wasserstein_critic_loss(real_scores, fake_scores) + self.gp_weight * penalty
         d_real, d_fake = real_scores.detach().mean(), fake_scores.detach().mean()
         return loss, {"d_real": d_real, "d_fake": d_fake, "wasserstein": d_real - d_fake, "gp": penalty.detach()}

@@ -140,6 +140,12 @@ class LabCLI(LightningCLI):
             fail(cause_text(err))
 
     def after_instantiate_classes(self) -> None:
+        check = getattr(self.model, "check_datamodule", None)  # a model may refuse its data before anything runs
+        if callable(check) and self.datamodule is not None:
+            try:
+                check(self.datamodule)
+            except INPUT_ERRORS as err:
+                fail(cause_text(err))
         checkpoint = getattr(self, "_checkpoint", None)
         if checkpoint is not None:
             problem = state_dict_mismatch(self.model.state_dict(), checkpoint["state_dict"])

@@ -59,7 +59,8 @@ def test_bad_settings_fail_with_clear_message(kwargs, message):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "experiment, family", [("ring", "gan"), ("ring", "wgan"), ("grid", "unrolled"), ("ring", "madgan")]
+    "experiment, family",
+    [("ring", "gan"), ("ring", "wgan"), ("grid", "unrolled"), ("ring", "madgan"), ("grid", "pacgan")],
 )
 def test_mixture_configs_fit_with_fast_dev_run(experiment, family, tmp_path, monkeypatch):
     """Each mixture config runs `fit` through the real CLI and the mode callback writes its JSON and strip."""
@@ -85,10 +86,10 @@ def test_experiment_runner_rejects_unknown_family(capsys):
     from gan_lab.experiments import main
 
     with pytest.raises(SystemExit) as info:
-        main(["ring", "--families", "pacgan"])
+        main(["ring", "--families", "veegan"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown families ['pacgan']") and "unrolled.k10" in err
+    assert err.startswith("error: unknown families ['veegan']") and "unrolled.k10" in err
 
 
 def test_stream_state_resumes_and_ranks_differ():

@@ -18,7 +18,7 @@ def test_all_samples_at_the_centres(centres, std):
     """Samples exactly at every centre, evenly: all modes, 100% HQ, reverse KL 0."""
     samples = centres.repeat(100, 1)
     stats = mixture_mode_stats(samples, centres, std)
-    assert stats["modes"] == len(centres)
+    assert stats["modes"] == stats["modes_strict"] == len(centres)
     assert stats["hq_percent"] == pytest.approx(100.0)
     assert stats["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
 
@@ -44,7 +44,40 @@ def test_points_between_modes_are_not_hq():
     """Points midway between ring modes are low quality and capture nothing; reverse KL is then NaN."""
     mid = (RING + RING.roll(1, 0)) / 2
     stats = mixture_mode_stats(mid, RING, 0.01)
-    assert stats["modes"] == 0 and stats["hq_percent"] == 0.0 and math.isnan(stats["reverse_kl"])
+    assert stats["modes"] == stats["modes_strict"] == 0 and stats["hq_percent"] == 0.0
+    assert math.isnan(stats["reverse_kl"])
+
+
+def test_strict_count_needs_a_fifth_of_the_uniform_share():
+    """On the 8-ring with 800 HQ points (uniform share 100): modes holding 20 points count as strict, 19 or 1 do not;
+    the protocol's count takes every mode with a point."""
+    per_mode = torch.tensor([20, 19, 1, 0, 190, 190, 190, 190])  # 800 HQ points
+    samples = torch.cat([RING[k].repeat(int(n), 1) for k, n in enumerate(per_mode)])
+    stats = mixture_mode_stats(samples, RING, 0.01)
+    assert stats["counts"] == per_mode.tolist()
+    assert stats["modes"] == 7 and stats["modes_strict"] == 5
+    assert mixture_mode_stats(samples, RING, 0.01, strict_fraction=0.0)["modes_strict"] == 7  # 0: the protocol's
+    low_quality = torch.full((1000, 2), 5.0)  # far from every mode: not HQ, so not in n_hq
+    assert mixture_mode_stats(torch.cat([samples, low_quality]), RING, 0.01)["modes_strict"] == 5
+    with pytest.raises(ValueError, match="strict_fraction"):
+        mixture_mode_stats(samples, RING, 0.01, strict_fraction=1.5)
+
+
+def test_results_table_has_the_strict_column():
+    """The results table shows modes_strict beside modes (mean ± std over seeds), "–" for runs made before it."""
+    from gan_lab.experiments import results_table
+    from lab.runner import Job, Outcome
+
+    def outcome(family, seed, **result):
+        job = Job(f"ring-{family}-s{seed}", "x:y", {}, labels={"family": family, "seed": seed})
+        return Outcome(job, {"modes": 8, "hq_percent": 90.0, "reverse_kl": 0.1, **result}, seconds=1.0)
+
+    outcomes = [outcome("gan", 0, modes_strict=6), outcome("gan", 1, modes_strict=8), outcome("old", 0)]
+    lines = results_table("ring", outcomes, "1 step").splitlines()
+    header = [cell.strip() for cell in lines[0].split("|")]
+    gan, old = ([cell.strip() for cell in line.split("|")] for line in lines[2:4])
+    assert gan[header.index("modes (strict)")] == "7.00 ± 1.41" and old[header.index("modes (strict)")] == "–"
+    assert all(len(line.split("|")) == len(lines[0].split("|")) for line in lines)
 
 
 def test_reverse_kl_matches_scipy_entropy():

@@ -37,6 +37,7 @@ GAN_CASES = [
     ("value range mismatch", ["--data.init_args.value_range=sigmoid"], "value_range"),
     ("unknown value range", ["--data.init_args.value_range=unit"], "value_range"),
     ("negative gp weight", ["--model.init_args.gp_weight=-1"], "gp_weight"),
+    ("packing without a packed critic", ["--model.init_args.packing=2"], "image_shape: [2, 28, 28]"),
 ]
 
 
@@ -46,6 +47,26 @@ MIXTURE_CASES = [
         "unroll steps < 0",
         ["--config=" + str(REPO / "configs/mixtures/unrolled.yaml"), "--model.init_args.unroll_steps=-1"],
         "unroll_steps",
+    ),
+    (
+        "unknown objective name",
+        ["--config=" + str(REPO / "configs/mixtures/unrolled.yaml"), "--model.init_args.objective=minimax"],
+        "error: objective must be one of paper, nonsaturating, got 'minimax'",
+    ),
+    (
+        "packing 0",
+        ["--config=" + str(REPO / "configs/mixtures/pacgan.yaml"), "--model.init_args.packing=0"],
+        "error: packing must be >= 1, got 0",
+    ),
+    (
+        "discriminator not sized for the packing",
+        ["--config=" + str(REPO / "configs/mixtures/pacgan.yaml"), "--model.init_args.packing=3"],
+        "MixtureDiscriminator in_dim: 6",
+    ),
+    (
+        "batch size not divisible by the packing",
+        ["--config=" + str(REPO / "configs/mixtures/pacgan.yaml"), "--data.init_args.batch_size=127"],
+        "error: batch_size 127 is not divisible by the packing degree 2",
     ),
     (
         "no generators",
@@ -81,7 +102,8 @@ def assert_refused(capsys, stop, phrase: str, root: Path) -> None:
 
 @pytest.mark.parametrize("overrides, phrase", [c[1:] for c in MIXTURE_CASES], ids=[c[0] for c in MIXTURE_CASES])
 def test_bad_mixture_config_fails_in_one_line(tmp_path, capsys, overrides, phrase):
-    """Unrolled GAN with k < 0 and MAD-GAN with no generator are refused before training."""
+    """Unrolled GAN with k < 0 or an unknown objective, PacGAN with a bad packing and MAD-GAN with no generator are
+    refused before training."""
     with pytest.raises(SystemExit) as stop:
         gan_main(["fit", *RING[:-1], overrides[0], RING[-1], f"--run.root={tmp_path}", *overrides[1:]])
     assert_refused(capsys, stop, phrase, tmp_path)

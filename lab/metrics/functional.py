@@ -7,7 +7,10 @@ Mode-collapse metrics, Definitions (mixtures, after PacGAN, Lin et al. 2018, and
 
 - a generated point is *high quality* (HQ) when its distance to the nearest mode centre is <= ``n_sigma * std``
   (``n_sigma`` = 3);
-- a mode is *captured* when at least one HQ point has it as nearest centre (out of 2,500 generated points);
+- a mode is *captured* when at least one HQ point has it as nearest centre (out of 2,500 generated points): the
+  protocol's count, ``modes``;
+- ``modes_strict`` counts a mode only when it holds at least ``strict_fraction`` (20%) of its uniform share of the HQ
+  points, ``count_k >= 0.2 * n_hq / K`` (and at least one point), so a few stray points do not make a mode;
 - *reverse KL* is ``KL(p || u) = sum_k p_k log(K p_k)``, where ``p`` is the histogram of the HQ points over the
   K modes (normalised by the number of HQ points; terms with ``p_k = 0`` count 0) and ``u`` is uniform over the K
   modes. It is 0 when the HQ points are spread evenly over all modes and ``log K`` when they all sit in one mode;
@@ -63,13 +66,19 @@ def kl_to_uniform(counts: torch.Tensor) -> float:
     return float((p[nonzero] * torch.log(p[nonzero] * len(counts))).sum())
 
 
-def mixture_mode_stats(samples: torch.Tensor, centres: torch.Tensor, std: float, n_sigma: float = 3.0) -> dict:
-    """Modes captured, HQ percentage and reverse KL of ``samples`` ``(N, 2)`` against ``centres`` ``(K, 2)``.
+def mixture_mode_stats(
+    samples: torch.Tensor, centres: torch.Tensor, std: float, n_sigma: float = 3.0, strict_fraction: float = 0.2
+) -> dict:
+    """Modes captured (the protocol's count and the strict one), HQ percentage and reverse KL of ``samples``
+    ``(N, 2)`` against ``centres`` ``(K, 2)``.
 
     Returns:
-        ``{"modes": int, "hq_percent": float, "reverse_kl": float, "counts": list[int]}`` (``counts``: HQ points
-        per mode).
+        ``{"modes": int, "modes_strict": int, "hq_percent": float, "reverse_kl": float, "counts": list[int]}``
+        (``counts``: HQ points per mode; ``modes_strict``: modes with ``count_k >= strict_fraction * n_hq / K``
+        and ``count_k >= 1``).
     """
+    if not 0.0 <= strict_fraction <= 1.0:
+        raise ValueError(f"strict_fraction must be in [0, 1], got {strict_fraction}")
     samples = samples.detach().float().cpu()
     centres = centres.float().cpu()
     distance, nearest = torch.cdist(samples, centres).min(dim=1)  # (N,), (N,)
@@ -77,6 +86,7 @@ def mixture_mode_stats(samples: torch.Tensor, centres: torch.Tensor, std: float,
     counts = torch.bincount(nearest[high_quality], minlength=len(centres))  # (K,)
     return {
         "modes": int((counts > 0).sum()),
+        "modes_strict": int(((counts > 0) & (counts >= strict_fraction * counts.sum() / len(centres))).sum()),
         "hq_percent": 100.0 * float(high_quality.float().mean()),
         "reverse_kl": kl_to_uniform(counts),
         "counts": counts.tolist(),
