@@ -24,7 +24,7 @@ import torch
 
 from lab.errors import fail
 from lab.runner import Job, run_jobs
-from rnn_lab.cells import CELLS, IMPLEMENTATIONS
+from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
 from rnn_lab.sweep_report import RunResult, read_results, write_report
 
 GROUP = "palindrome-sweep"
@@ -45,6 +45,7 @@ class RunSpec:
     num_samples: int
     lr: float
     implementation: str
+    recurrent_init: str = "default"
 
 
 def train_one(config: dict[str, Any], run_dir: Path, wandb: bool = False) -> dict[str, Any]:
@@ -78,6 +79,7 @@ def train_one(config: dict[str, Any], run_dir: Path, wandb: bool = False) -> dic
     model = SequenceClassifier(
         cell=spec.cell,
         implementation=spec.implementation,
+        recurrent_init=spec.recurrent_init,
         hidden_dim=spec.hidden_dim,
         one_hot=True,
         optimizer=partial(torch.optim.Adam, lr=spec.lr),
@@ -134,6 +136,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--num_samples", type=int, default=50_000, help="samples per run (90%% train, 10%% val)")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (gradient clipping at norm 10)")
     parser.add_argument("--implementation", default="torch", choices=IMPLEMENTATIONS)
+    parser.add_argument("--recurrent_init", default="default", choices=RECURRENT_INITS, help="recurrent weights' init")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--root", default="runs", help="the sweep writes <root>/palindrome-sweep/")
@@ -175,7 +178,7 @@ def sweep_main(args: list[str]) -> Path:
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
     common = {k: getattr(opts, k) for k in ("max_steps", "val_every", "target", "hidden_dim", "batch_size")}
-    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation")}
+    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation", "recurrent_init")}
     # Longest first, so the slow runs do not all end up at the tail of the pool.
     jobs = [
         Job(f"{cell}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
