@@ -37,6 +37,7 @@ GAN_CASES = [
     ("value range mismatch", ["--data.init_args.value_range=sigmoid"], "value_range"),
     ("unknown value range", ["--data.init_args.value_range=unit"], "value_range"),
     ("negative gp weight", ["--model.init_args.gp_weight=-1"], "gp_weight"),
+    ("unknown W&B run id", ["--run.wandb=true", "--run.wandb_id=nope"], "--run.wandb_id nope: no offline W&B run"),
     ("packing without a packed critic", ["--model.init_args.packing=2"], "image_shape: [2, 28, 28]"),
 ]
 
