@@ -45,7 +45,7 @@ def run_dir(root: Path) -> Path:
 
 
 def final_weights(root: Path) -> dict[str, torch.Tensor]:
-    (ckpt,) = (run_dir(root) / "checkpoints").glob("epoch=*.ckpt")
+    ckpt = run_dir(root) / "checkpoints" / "last.ckpt"
     return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
 
@@ -54,7 +54,7 @@ def resume_matches_straight_run(main, make_args, tmp_path: Path, loss_key: str) 
     weights and identical per-step losses after epoch 1; returns those losses."""
     main(make_args(tmp_path / "straight", 3))
     main(make_args(tmp_path / "parts", 1))
-    (first,) = (run_dir(tmp_path / "parts") / "checkpoints").glob("epoch=0-*.ckpt")
+    first = run_dir(tmp_path / "parts") / "checkpoints" / "last.ckpt"  # after epoch 0
     main(make_args(tmp_path / "resumed", 3, f"--ckpt_path={first}"))
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
     assert straight.keys() == resumed.keys()
@@ -116,8 +116,8 @@ def test_divergence_guard_names_step_and_keeps_last_good_checkpoint(tmp_path):
     model.discriminator_loss = poisoned
     with pytest.raises(DivergenceError, match=r"diverged at step \d+ .*(gradient|d_loss)") as failure:
         cli.trainer.fit(model, cli.datamodule)
-    assert "epoch=0-step=" in str(failure.value)
-    (ckpt,) = (run_dir(tmp_path) / "checkpoints").glob("epoch=*.ckpt")
+    ckpt = run_dir(tmp_path) / "checkpoints" / "last.ckpt"  # written after epoch 0, named in the message
+    assert str(ckpt) in str(failure.value)
     good = load_module(ckpt)
     assert all(torch.isfinite(p).all() for p in good.parameters())
 
@@ -130,7 +130,7 @@ def test_sigterm_leaves_a_checkpoint_that_resumes(tmp_path):
         [sys.executable, "-m", "gan_lab", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     deadline = time.time() + 120
-    while time.time() < deadline and not list(tmp_path.glob("*/version_*/checkpoints/epoch=*.ckpt")):
+    while time.time() < deadline and not list(tmp_path.glob("*/version_*/checkpoints/last.ckpt")):
         time.sleep(0.5)
     assert proc.poll() is None, proc.stdout.read()
     proc.send_signal(signal.SIGTERM)
