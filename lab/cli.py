@@ -26,7 +26,7 @@ from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
 from lab.checkpoint import checkpoint_callback, find_checkpoint, read_checkpoint, state_dict_mismatch
 from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, fail
-from lab.loggers import WANDB_SUMMARIES, make_wandb_logger, resumable_csv_logger, wandb_offline
+from lab.loggers import WANDB_SUMMARIES, finish_wandb, make_wandb_logger, resumable_csv_logger, wandb_offline
 from lab.paths import run_dir
 
 # Manual-optimization modules run under these instead of Lightning's DDP wrapper (lab/strategy.py).
@@ -274,3 +274,5 @@ def main(
         LabCLI(model_class, datamodule_class, args=args, parser_kwargs={"prog": prog} if prog else None, **cli_kwargs)
     except DivergenceError as err:
         fail(str(err), code=1)
+    finally:
+        finish_wandb()

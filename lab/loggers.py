@@ -58,6 +58,16 @@ def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: 
     return WandbLogger(project=project, name=name, group=group, tags=tags, save_dir=save_dir, offline=offline, **kwargs)
 
 
+def finish_wandb() -> None:
+    """Ends the current W&B run, if any: Lightning leaves it open after ``fit``, so its files may be unflushed and its
+    id stays "in use" for a moment after the process ends (a resumed fit with that id is then refused)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
 def scalar_step(trainer: Any) -> int:
     """The step Lightning gives the scalars logged at the end of this epoch (``val/fid`` ...): training batches
     that stepped, not ``trainer.global_step`` (optimizer steps: 2 or more per GAN batch)."""

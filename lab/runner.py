@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from lab.loggers import finish_wandb
+
 
 @dataclass(frozen=True)
 class Job:
@@ -91,15 +93,6 @@ def _set_threads(threads: int) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _finish_wandb() -> None:
-    """Ends the W&B run a job opened: Lightning leaves it open, and the next job in this worker would log into it."""
-    import sys
-
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and wandb.run is not None:
-        wandb.finish()
-
-
 def execute(job: Job, root: Path) -> Outcome:
     """Runs ``job`` in this process, its console output to ``<root>/<name>/console.log``; writes run.json."""
     module, _, function = job.target.partition(":")
@@ -115,7 +108,7 @@ def execute(job: Job, root: Path) -> Outcome:
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the others
             outcome.error = f"{type(err).__name__}: {err} (see {run_dir / 'console.log'})"
         finally:
-            _finish_wandb()
+            finish_wandb()  # else the next job in this worker would log into this job's W&B run
     outcome.seconds = round(time.perf_counter() - start, 1)
     record = {"key": job.key, "config": job.config, "labels": job.labels, "result": outcome.result,
               "seconds": outcome.seconds, "error": outcome.error}  # fmt: skip
