@@ -133,11 +133,36 @@ class GenerativeMetrics(EpochCallback):
             if not key.endswith("histogram"):
                 # Identical on every rank already (torchmetrics synced); sync_dist keeps Lightning's DDP check quiet.
                 pl_module.log(f"val/{key}", float(value), on_epoch=True, sync_dist=True)
+        epochs = trainer.max_epochs
+        if trainer.is_global_zero and (
+            trainer.should_stop or (epochs is not None and trainer.current_epoch + 1 >= epochs)
+        ):
+            self.log_sample_table(trainer, pl_module)
         if self.plot:
             title = f"epoch {trainer.current_epoch}: {values['classes_covered']}/10 classes"
             draw = partial(save_coverage_plot, values["class_histogram"], title=title)
             name = f"class_coverage/epoch={trainer.current_epoch:03d}.png"
             self.save_png(trainer, "val/class_coverage", name, draw, "predicted-digit histogram")
+
+    @torch.no_grad()
+    def log_sample_table(self, trainer: Trainer, pl_module: LightningModule, n: int = 25) -> None:
+        """W&B table ``val/final_samples``: ``n`` samples of the fixed noise with the classifier's label and
+        confidence, so a dashboard can filter the final samples by digit (only when W&B is active)."""
+        from pytorch_lightning.loggers import WandbLogger
+
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if not loggers:
+            return
+        import wandb
+
+        z = self.noise(pl_module, 0, 1)[:n].to(pl_module.device)
+        images = to_unit_range(pl_module.sample(len(z), z=z), pl_module.data_range)  # (n, 1, 28, 28) in [0, 1]
+        confidence, label = self.metrics.classifier.logits(images).softmax(dim=1).max(dim=1)
+        pixels = (images[:, 0] * 255).round().to(torch.uint8).cpu().numpy()  # uint8 (n, 28, 28): renders as drawn
+        rows = [[wandb.Image(p), int(d), round(float(c), 4)] for p, d, c in zip(pixels, label, confidence, strict=True)]
+        # one row per sample: the image as uint8 pixels, the digit the classifier reads, its softmax confidence
+        for logger in loggers:
+            logger.log_table("val/final_samples", columns=["sample", "label", "confidence"], data=rows)
 
 
 def save_coverage_plot(histogram: list[float], path: Path, title: str = "") -> Path:

@@ -60,15 +60,20 @@ def families(folder: Path | None = None) -> dict[str, list[Path]]:
     return found
 
 
-def fit_run(config: dict[str, Any], run_dir: Path, wandb: bool = False, group: str = "") -> dict[str, Any]:
-    """Runner target: trains one run through the real CLI entry (``config["args"]`` after ``fit``); returns its final
-    metrics: the last ``modes.json`` stats when the run wrote one, else the last ``val/`` row of ``metrics.csv``."""
+def fit_run(
+    config: dict[str, Any], run_dir: Path, resume: bool = False, wandb: bool = False, group: str = ""
+) -> dict[str, Any]:
+    """Runner target: trains one run through the real CLI entry (``config["args"]`` after ``fit``), continuing from
+    its ``last.ckpt`` when a killed attempt left one (``resume``); returns its final metrics: the last
+    ``modes.json`` stats when the run wrote one, else the last ``val/`` row of ``metrics.csv``."""
     from gan_lab.__main__ import main as gan_main
     from lab.report.runs import load_run
 
     run = [f"--run.root={run_dir.parent}", f"--run.name={run_dir.name}", f"--run.wandb={str(wandb).lower()}"]
     if wandb:
         run += [f"--run.group={group}", f"--run.job_type={config['family']}", f"--run.tags=[{group}]"]
+    if resume and list(run_dir.glob("version_*/checkpoints/last.ckpt")):
+        run.append("--ckpt_path=last")  # the same version folder and W&B run, from the last epoch it finished
     gan_main(["fit", *config["args"], *run])
     versions = sorted(run_dir.glob("version_*/modes.json"), key=lambda p: int(p.parent.name.split("_")[1]))
     if versions:

@@ -1,10 +1,12 @@
 """The one multi-run runner: a process pool with a thread budget per run, a progress line per finished run, and
 finished runs reused when their configuration is unchanged.
 
-A ``Job`` names a run folder, a target function ``"module:function"`` called as ``function(config, run_dir,
-**options)`` in a worker process, the ``config`` that defines the run and ``options`` that do not change its result
-(logging). The worker writes ``<root>/<name>/run.json`` (config hash, result, seconds) and the run's console output to
-``<root>/<name>/console.log``. A later call with the same config hash reuses ``run.json``; a changed config reruns.
+A ``Job`` names a run folder, a target ``"module:function"`` called as ``function(config, run_dir, resume=...,
+**options)`` in a worker process, the ``config`` that defines the run, and ``options`` that do not change its result
+(logging). ``resume`` is True when an attempt with the same config was killed before it finished: the target then
+continues from its last checkpoint when it has one. The worker writes ``<root>/<name>/run.json`` (config hash,
+result, seconds) and the run's console output to ``<root>/<name>/console.log``. A later call with the same config
+hash reuses ``run.json``; a changed config reruns.
 For CLI runs, ``resolved_config`` gives the config as the CLI resolves it (every default and composed file), so
 editing a YAML that a run uses also reruns it.
 """
@@ -99,10 +101,14 @@ def execute(job: Job, root: Path) -> Outcome:
     run_dir = root / job.name
     run_dir.mkdir(parents=True, exist_ok=True)
     outcome = Outcome(job)
+    started = run_dir / "started"  # the key of the attempt under way: a killed attempt leaves it behind
+    resume = started.is_file() and started.read_text() == job.key
+    started.write_text(job.key)
     start = time.perf_counter()
-    with open(run_dir / "console.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(run_dir / "console.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            outcome.result = getattr(importlib.import_module(module), function)(job.config, run_dir, **job.options)
+            target = getattr(importlib.import_module(module), function)
+            outcome.result = target(job.config, run_dir, resume=resume, **job.options)
         except SystemExit as stop:
             outcome.error = f"exit status {stop.code}: see {run_dir / 'console.log'}"
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the others

@@ -48,8 +48,9 @@ class RunSpec:
     recurrent_init: str = "default"
 
 
-def train_one(config: dict[str, Any], run_dir: Path, wandb: bool = False) -> dict[str, Any]:
-    """Runner target: trains one classifier as ``config`` (a RunSpec) says; returns its RunResult as a dict."""
+def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb: bool = False) -> dict[str, Any]:
+    """Runner target: trains one classifier as ``config`` (a RunSpec) says; returns its RunResult as a dict. A killed
+    run starts again (``resume`` is ignored: sweep runs keep no checkpoint and take minutes)."""
     from pytorch_lightning import Callback, Trainer, seed_everything
     from pytorch_lightning.callbacks import EarlyStopping
 

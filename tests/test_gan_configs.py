@@ -90,3 +90,16 @@ def test_sample_refuses_bad_output(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["sample", "--ckpt", str(tmp_path / "x.ckpt"), "--out", str(Path(tmp_path) / "x.jpg")])
     assert info.value.code == 2 and ".png, .pt" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tensorboard_is_added_beside_csv_and_report_still_reads_the_run(data_dir, tmp_path):
+    """--run.tensorboard true adds TensorBoard (event file with the sample grid) to the same version folder; the CSV
+    log that `report` reads is still written."""
+    from lab.report.runs import load_run
+
+    main(["fit", *config_args("gan"), *TINY_DATA, "--run.tensorboard=true", f"--run.root={tmp_path}"])
+    run_dir = tmp_path / "gan-tiny-s0" / "version_0"
+    (events,) = run_dir.glob("events.out.tfevents.*")
+    assert events.stat().st_size > 1000  # scalars and the sample grid image
+    assert "train/d_loss" in load_run(tmp_path / "gan-tiny-s0").metric_keys()

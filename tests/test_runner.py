@@ -9,12 +9,13 @@ import pytest
 from lab.runner import Job, config_hash, run_jobs
 
 
-def square(config: dict, run_dir, offset: int = 0) -> dict:
-    """A runner target for the tests: writes a file, returns config["x"] squared (plus an unhashed offset)."""
+def square(config: dict, run_dir, resume: bool = False, offset: int = 0) -> dict:
+    """A runner target for the tests: writes a file, returns config["x"] squared (plus an unhashed offset) and
+    whether it was asked to resume."""
     (run_dir / "touched").write_text("1")
     if config["x"] < 0:
         raise ValueError("negative")
-    return {"y": config["x"] ** 2 + offset}
+    return {"y": config["x"] ** 2 + offset, "resumed": resume}
 
 
 def jobs(values: list[int], **options) -> list[Job]:
@@ -26,7 +27,7 @@ def jobs(values: list[int], **options) -> list[Job]:
 def test_results_in_order_reused_by_hash_and_rerun_when_the_config_changes(tmp_path, capsys):
     """A second call reuses every finished run (no file touched); a changed value reruns that run only."""
     first = run_jobs(jobs([2, 3]), tmp_path, workers=1)
-    assert [o.result["y"] for o in first] == [4, 9] and not any(o.reused for o in first)
+    assert [o.result["y"] for o in first] == [4, 9] and not any(o.reused or o.result["resumed"] for o in first)
     assert "[2/2] x" in capsys.readouterr().out
     (tmp_path / "x0" / "touched").unlink()
     (tmp_path / "x1" / "touched").unlink()
@@ -34,12 +35,12 @@ def test_results_in_order_reused_by_hash_and_rerun_when_the_config_changes(tmp_p
     assert [o.result["y"] for o in again] == [4, 25] and [o.reused for o in again] == [True, False]
     assert not (tmp_path / "x0" / "touched").exists() and (tmp_path / "x1" / "touched").exists()
     saved = json.loads((tmp_path / "x1" / "run.json").read_text())
-    assert saved["key"] == config_hash({"x": 5}) and saved["result"] == {"y": 25}
+    assert saved["key"] == config_hash({"x": 5}) and saved["result"] == {"y": 25, "resumed": False}
 
 
 def test_options_do_not_change_the_key_and_failures_are_reported_not_raised(tmp_path):
     """Options (logging) are not part of the reuse key; a failing run is reported and retried next time."""
-    assert run_jobs(jobs([2], offset=1), tmp_path, workers=1)[0].result == {"y": 5}
+    assert run_jobs(jobs([2], offset=1), tmp_path, workers=1)[0].result == {"y": 5, "resumed": False}
     assert run_jobs(jobs([2], offset=100), tmp_path, workers=1)[0].reused
     failed = run_jobs(jobs([2, -1]), tmp_path, workers=2)[1]
     assert "ValueError: negative" in failed.error and not run_jobs(jobs([2, -1]), tmp_path, workers=1)[1].reused
@@ -48,3 +49,15 @@ def test_options_do_not_change_the_key_and_failures_are_reported_not_raised(tmp_
 def test_names_must_be_unique(tmp_path):
     with pytest.raises(ValueError, match="unique"):
         run_jobs([*jobs([1]), *jobs([2])], tmp_path)
+
+
+def test_a_killed_attempt_of_the_same_config_is_resumed(tmp_path):
+    """An attempt that started (its key written) but never finished makes the next attempt resume; another config
+    starts afresh."""
+    (job,) = jobs([3])
+    (tmp_path / "x0").mkdir()
+    (tmp_path / "x0" / "started").write_text(job.key)  # as a killed worker leaves it: no run.json
+    assert run_jobs([job], tmp_path, workers=1)[0].result == {"y": 9, "resumed": True}
+    (tmp_path / "x0" / "run.json").unlink()
+    (tmp_path / "x0" / "started").write_text("another config")
+    assert run_jobs([job], tmp_path, workers=1)[0].result == {"y": 9, "resumed": False}

@@ -118,6 +118,10 @@ def test_offline_run_carries_names_config_summaries_and_media(tmp_path, data_dir
     assert all((folder / "files" / row["samples.filenames"][0]).is_file() for row in grids)
     assert {"interpolation/linear._type", "interpolation/slerp._type"} <= {k for row in logged["history"] for k in row}
     assert_media_equal_disk(logged["history"], folder, root / "wgan-tiny-s3" / "version_0", rows)
+    (table_row,) = [row for row in logged["history"] if row.get("val/final_samples._type") == "table-file"]
+    table = json.loads((folder / "files" / table_row["val/final_samples.path"]).read_text())
+    assert table["columns"] == ["sample", "label", "confidence"] and len(table["data"]) == 25
+    assert all(0 <= label <= 9 and 0 < confidence <= 1 for _, label, confidence in table["data"])
 
 
 def assert_media_equal_disk(history: list[dict], wandb_folder: Path, run_dir: Path, rows: list[dict]) -> None:
