@@ -30,8 +30,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the suite (torch 2.14.1, torchvision 0.29.1, the rest from pyproject)
 
-test: $(STAMP)  ## run the whole test suite (what CI runs)
-	$(PY) -m pytest -q
+test: $(STAMP)  ## run the whole test suite (what CI runs): 2 workers of one torch thread each
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)  ## run the tests that are not marked slow or ddp
 	$(PY) -m pytest -q -m "not slow and not ddp"

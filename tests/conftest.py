@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+# One torch thread per test process (and the processes it starts): `make test` runs two workers on two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

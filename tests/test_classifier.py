@@ -11,6 +11,9 @@ import torch
 
 from gan_lab.classifier import WEIGHTS, MNISTClassifier, accuracy, load_classifier, load_mnist_split, main, md5s
 
+# module-scoped fixtures: keep this file on one test worker
+pytestmark = pytest.mark.xdist_group("test_classifier")
+
 
 @pytest.fixture(scope="module")
 def test_split(data_dir):

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.ddp, pytest.mark.slow]
+pytestmark = [pytest.mark.ddp, pytest.mark.slow, pytest.mark.xdist_group("ddp")]  # one worker: a module fixture
 
 DDP = [
     "--trainer.strategy=ddp",

@@ -17,6 +17,9 @@ from gan_lab.evaluate import main
 from lab.metrics.backbones import load_classifier
 from lab.metrics.functional import class_pair_endpoints
 
+# module-scoped fixtures: keep this file on one test worker
+pytestmark = pytest.mark.xdist_group("test_evaluate")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_dir) -> Path:
@@ -132,15 +135,13 @@ def test_class_pair_endpoints_are_labelled_as_different_digits(checkpoint):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["validate", "test"])
-def test_validate_and_test_print_fid_kid_is_coverage(stage, checkpoint, tmp_path, data_dir):
+def test_validate_and_test_print_fid_kid_is_coverage(stage, checkpoint, tmp_path, data_dir, capsys):
     """`python -m gan_lab validate|test --ckpt_path` on a GAN checkpoint prints the metrics against that split."""
+    from gan_lab.__main__ import main as gan_main
+
     split = "val" if stage == "validate" else "test"
-    result = run_module(
-        "gan_lab", stage,
-        "--config", str(CONFIGS / "base.yaml"), "--config", str(CONFIGS / "gan" / "gan.yaml"),
-        "--config", str(CONFIGS / "tiny.yaml"), "--run.root", str(tmp_path), "--ckpt_path", str(checkpoint),
-        env={"LAB_DATA_DIR": data_dir},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    configs = [f"--config={CONFIGS / name}" for name in ("base.yaml", "gan/gan.yaml", "tiny.yaml")]
+    gan_main([stage, *configs, f"--run.root={tmp_path}", f"--ckpt_path={checkpoint}"])
+    printed = capsys.readouterr().out
     for key in ("fid", "kid", "is", "classes_covered", "class_kl"):
-        assert f"{split}/{key} " in result.stdout, result.stdout[-2000:]
+        assert f"{split}/{key} " in printed, printed[-2000:]

@@ -17,6 +17,9 @@ from lab.metrics.backbones import MNISTClassifier, resolve_inception_weights
 from lab.metrics.functional import coverage_stats, shard, to_unit_range
 from lab.metrics.image import ImageMetrics
 
+# module-scoped fixtures: keep this file on one test worker
+pytestmark = pytest.mark.xdist_group("test_metrics")
+
 
 @pytest.fixture(scope="module")
 def classifier() -> MNISTClassifier:

@@ -35,6 +35,7 @@ def wgan_args(root: Path, epochs: int, *extra: str) -> list[str]:
         "--data.init_args.subset=256",
         "--data.init_args.val_size=0",
         "--model.init_args.sample_every_n_epochs=1",
+        "--model.init_args.metrics_samples=256",  # FID/KID/IS every epoch (the best checkpoint's metric), cheaply
         *extra,
     ]
 

@@ -144,7 +144,7 @@ def assert_media_equal_disk(history: list[dict], wandb_folder: Path, run_dir: Pa
 
 
 @pytest.mark.slow
-def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir):
+def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir, capsys):
     """A run stopped after epoch 1 and resumed with --ckpt_path best (its best-FID checkpoint) continues version_0
     (one metrics.csv) and the same W&B run id; with no such run, `best` is one clean line and writes nothing."""
     root = tmp_path / "runs"
@@ -172,9 +172,12 @@ def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir)
     assert write_back(version, {"eval/fid": 1.5})[-1] == f"W&B run {run_id}"
     resumed = sorted((root / "wandb").glob(f"offline-run-*-{run_id}"))
     assert len(resumed) == 3 and read_offline_run(resumed[-1])["summary"]["eval/fid"] == 1.5
-    empty = run_module("gan_lab", *common, "--run.root", str(tmp_path / "none"), "--ckpt_path", "best", env=env)
-    lines = [line for line in empty.stderr.splitlines() if line.strip()]
-    assert empty.returncode == 2 and len(lines) == 1 and "no best-*.ckpt under" in lines[0], empty.stderr[-2000:]
+    from gan_lab.__main__ import main as gan_main  # the refusal comes before any W&B or training: in-process
+
+    with pytest.raises(SystemExit) as stop:
+        gan_main([*common, "--run.root", str(tmp_path / "none"), "--ckpt_path", "best"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert stop.value.code == 2 and len(lines) == 1 and "no best-*.ckpt under" in lines[0], lines
     assert not (tmp_path / "none").exists()
 
 
