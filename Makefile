@@ -23,8 +23,7 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q $(TORCH_PINS) -e '.[dev]'   # one resolver pass: the pins with the rest
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install the suite (torch 2.14.1, torchvision 0.29.1, the rest from pyproject)
