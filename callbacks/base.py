@@ -29,11 +29,16 @@ class EpochCallback(Callback):
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         self.every_n_epochs = every_n_epochs
 
+    @staticmethod
+    def is_last(trainer: Trainer) -> bool:
+        """True after the run's last epoch, or when training stops early."""
+        last = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        return last or trainer.should_stop
+
     def due(self, trainer: Trainer) -> bool:
         """True after the epochs this callback runs on (never during the sanity check)."""
         epoch = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
-        return not trainer.sanity_checking and (epoch % self.every_n_epochs == 0 or last or trainer.should_stop)
+        return not trainer.sanity_checking and (epoch % self.every_n_epochs == 0 or self.is_last(trainer))
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.due(trainer):

@@ -133,10 +133,7 @@ class GenerativeMetrics(EpochCallback):
             if not key.endswith("histogram"):
                 # Identical on every rank already (torchmetrics synced); sync_dist keeps Lightning's DDP check quiet.
                 pl_module.log(f"val/{key}", float(value), on_epoch=True, sync_dist=True)
-        epochs = trainer.max_epochs
-        if trainer.is_global_zero and (
-            trainer.should_stop or (epochs is not None and trainer.current_epoch + 1 >= epochs)
-        ):
+        if trainer.is_global_zero and self.is_last(trainer):
             self.log_sample_table(trainer, pl_module)
         if self.plot:
             title = f"epoch {trainer.current_epoch}: {values['classes_covered']}/10 classes"
