@@ -23,6 +23,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
 
+from callbacks.timing import TrainTime
 from lab.errors import DivergenceError
 from lab.paths import run_dir
 
@@ -157,5 +158,6 @@ def _to_tuples(value: Any) -> Any:
 
 
 def default_callbacks() -> list[Callback]:
-    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints."""
-    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint()]
+    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints, and the
+    training time (``time/train_s``, without evaluation)."""
+    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint(), TrainTime()]

@@ -46,16 +46,20 @@ def gradient_penalty(
     """E[(||grad f(x_hat)||_2 - 1)^2], x_hat = a x + (1 - a) G(z), one a ~ U[0, 1] per sample, norm over non-batch dims.
 
     Unscaled: the caller multiplies by its weight (lambda = 10 in the WGAN-GP paper). The graph is kept
-    (``create_graph=True``) so the penalty can be back-propagated into the critic.
+    (``create_graph=True``) so the penalty can be back-propagated into the critic. Always computed in float32, with
+    autocast off (under ``bf16-mixed`` / ``16-mixed``): the double backward of a half-precision critic loses the
+    penalty's small gradient differences.
     """
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
-    alpha = alpha.view(-1, *([1] * (real.dim() - 1)))  # (B, 1, 1, 1)
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)  # (B,)
-    return ((norms - 1) ** 2).mean()
+    with torch.autocast(real.device.type, enabled=False):
+        real, fake = real.detach().float(), fake.detach().float()
+        if alpha is None:
+            alpha = torch.rand(real.shape[0], device=real.device)
+        alpha = alpha.float().view(-1, *([1] * (real.dim() - 1)))  # (B, 1, 1, 1)
+        x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        scores = critic(x_hat).float()
+        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+        norms = grad.flatten(1).norm(2, dim=1)  # (B,)
+        return ((norms - 1) ** 2).mean()
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:

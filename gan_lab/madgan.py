@@ -88,7 +88,7 @@ class MultiGenerator(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         k = self.n_generators
         parts = [self.forward_one(i, z[i::k]) for i in range(min(k, z.shape[0]))]
-        out = z.new_empty(z.shape[0], *parts[0].shape[1:])  # (B, ...)
+        out = parts[0].new_empty(z.shape[0], *parts[0].shape[1:])  # (B, ...), in the parts' dtype (bf16 under autocast)
         for i, part in enumerate(parts):
             out[i::k] = part
         return out

@@ -40,10 +40,24 @@ import torch
 from pytorch_lightning import LightningModule
 from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel
 
 from gan_lab.generator import ImageGeneratorMixin, check_metrics_args, check_value_range
 from gan_lab.packing import check_packing, pack
 from lab.errors import check_optimizer, one_of
+
+
+def partial_ema(decay: float) -> Any:
+    """``AveragedModel``'s ``multi_avg_fn`` for an EMA whose decay warms up as ``min(decay, (1 + n) / (10 + n))`` after
+    n updates (TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``): the average follows the fast early
+    changes instead of holding the random initialisation for ~1 / (1 - decay) steps."""
+
+    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        torch._foreach_lerp_(averaged, current, 1 - d)
+
+    return update
 
 
 class GANModule(ImageGeneratorMixin, LightningModule):
@@ -75,6 +89,10 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         packing: m, samples per discriminator input (PacGAN, ``gan_lab.packing``; 1: none): the discriminator scores
             m real or m fake samples concatenated along the channel/feature axis, so it must take m times the
             channels (checked here) and the batch size must be divisible by m (checked against the datamodule).
+        ema_decay: keep an exponential moving average of the generator's weights (and batch-norm statistics) with
+            this decay per generator step (e.g. 0.999, warmed up as ``partial_ema`` says; 0: off) in ``generator_ema`` (``torch.optim.swa_utils.
+            AveragedModel``); samples, grids and metrics then come from the average, training from the live weights.
+            Averaging removes the step-to-step jitter of adversarial training (Yazici et al. 2019).
     """
 
     family = "gan"
@@ -98,6 +116,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         lr_decay_start: float = 0.0,
         family: str | None = None,
         packing: int = 1,
+        ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "image_shape", "output_activation"):
@@ -135,12 +154,23 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         self.lr_schedule, self.lr_decay_start = lr_schedule, lr_decay_start
         self.sample_every_n_epochs = sample_every_n_epochs
         self.metrics_every_n_epochs, self.metrics_samples = check_metrics_args(metrics_every_n_epochs, metrics_samples)
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        self.ema_decay = ema_decay
+        self.generator_ema = (
+            AveragedModel(generator, multi_avg_fn=partial_ema(ema_decay), use_buffers=True)
+            if ema_decay > 0
+            else None
+        )
         self.critic_steps = 0  # critic steps taken so far; the n_critic phase is derived from it (saved in checkpoints)
         self.automatic_optimization = False
 
     # ---- protocol -------------------------------------------------------------------------------------------------
     def generate(self, z: Tensor) -> Tensor:
-        """G(z): (B, latent_dim) -> (B, C, H, W) in ``data_range``."""
+        """G(z): (B, latent_dim) -> (B, C, H, W) in ``data_range``; in eval mode from the weight average when
+        ``ema_decay`` > 0."""
+        if self.generator_ema is not None and not self.training:
+            return self.generator_ema.module(z)
         return self.generator(z)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -218,6 +248,8 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         metrics = self.discriminator_step(real, d_opt)
         if self.critic_steps % self.n_critic == 0:
             self._generator_metrics = self.generator_step(real, g_opt, d_opt)
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
         for scheduler in self._schedulers():
             scheduler.step()
         if self._should_log():

@@ -104,7 +104,15 @@ class UnrolledGAN(GAN):
         self, fake: Tensor, real: Tensor, d_opt: Any, start: dict[str, Any] | None = None
     ) -> Tensor:
         """The generator's loss against D after ``unroll_steps`` updates on (``real``, ``fake``) from ``start``
-        (``unroll_start``; None: from ``d_opt``'s current state)."""
+        (``unroll_start``; None: from ``d_opt``'s current state). In float32 with autocast off (under mixed precision
+        the k second-order updates would compound half-precision rounding), so the unroll is the same in every
+        precision."""
+        with torch.autocast(real.device.type, enabled=False):
+            return self._unrolled_generator_loss(fake.float(), real.float(), d_opt, start)
+
+    def _unrolled_generator_loss(
+        self, fake: Tensor, real: Tensor, d_opt: Any, start: dict[str, Any] | None = None
+    ) -> Tensor:
         params = self.unrolled_parameters(real, fake, d_opt, start)
         if self.objective == "nonsaturating":
             # maximize log D_{theta_k}(G(z)) (non-saturating) or minimize log(1 - D_{theta_k}(G(z)))
