@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"equal training time: {args.seconds:.0f} s each, side by side, one thread each; 10,000 samples each")
     print(f"{'':30}{'IS':>7}{'FID':>9}{'KID':>9}{'classes':>9}{'class-KL':>10}")
     for name, r in results.items():
-        print(f"{name:30}{r['is']:7.2f}{r['fid']:9.2f}{r['kid']:9.3f}{int(r['classes_covered']):9d}{r['class_kl']:10.3f}")
+        print(
+            f"{name:30}{r['is']:7.2f}{r['fid']:9.2f}{r['kid']:9.3f}{int(r['classes_covered']):9d}{r['class_kl']:10.3f}"
+        )
     print(f"plain loop: {stats['batches']} critic batches in {stats['seconds']} s")
     ratio = results["ours"]["is"] / results["plain (PyTorch-GAN settings)"]["is"]
     print(f"IS ours / plain: {ratio:.2f}x (real test digits: {results['ours']['is_real']:.2f})")

@@ -81,7 +81,8 @@ def fit_run(
     rows = [row for row in load_run(run_dir).rows if any(key.startswith("val/") for key in row)]
     if not rows:
         raise RuntimeError("the run logged no val/ metrics")
-    return {key: value for key, value in rows[-1].items() if key.startswith("val/") or key == "epoch"}
+    keep = ("val/", "time/", "progress/")
+    return {key: value for key, value in rows[-1].items() if key.startswith(keep) or key == "epoch"}
 
 
 def make_jobs(

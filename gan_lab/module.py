@@ -53,6 +53,9 @@ def partial_ema(decay: float) -> Any:
     changes instead of holding the random initialisation for ~1 / (1 - decay) steps."""
 
     def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
+        if not averaged[0].is_floating_point():  # batch norm's num_batches_tracked: keep the live count
+            torch._foreach_copy_(averaged, current)
+            return
         n = float(num_averaged)
         d = min(decay, (1 + n) / (10 + n))
         torch._foreach_lerp_(averaged, current, 1 - d)
@@ -90,9 +93,10 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             m real or m fake samples concatenated along the channel/feature axis, so it must take m times the
             channels (checked here) and the batch size must be divisible by m (checked against the datamodule).
         ema_decay: keep an exponential moving average of the generator's weights (and batch-norm statistics) with
-            this decay per generator step (e.g. 0.999, warmed up as ``partial_ema`` says; 0: off) in ``generator_ema`` (``torch.optim.swa_utils.
-            AveragedModel``); samples, grids and metrics then come from the average, training from the live weights.
-            Averaging removes the step-to-step jitter of adversarial training (Yazici et al. 2019).
+            this decay per generator step (e.g. 0.999, warmed up as ``partial_ema`` says; 0: off) in
+            ``generator_ema`` (``torch.optim.swa_utils.AveragedModel``); samples, grids and metrics then come from the
+            average, training from the live weights. Averaging removes the step-to-step jitter of adversarial
+            training (Yazici et al. 2019).
     """
 
     family = "gan"
@@ -158,9 +162,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         self.ema_decay = ema_decay
         self.generator_ema = (
-            AveragedModel(generator, multi_avg_fn=partial_ema(ema_decay), use_buffers=True)
-            if ema_decay > 0
-            else None
+            AveragedModel(generator, multi_avg_fn=partial_ema(ema_decay), use_buffers=True) if ema_decay > 0 else None
         )
         self.critic_steps = 0  # critic steps taken so far; the n_critic phase is derived from it (saved in checkpoints)
         self.automatic_optimization = False
@@ -301,6 +303,10 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         # A fit computes its val/ metrics in callbacks after each training epoch; a loop over the validation batches
         # would only iterate, and would move checkpointing ahead of those metrics.
         self.trainer.limit_val_batches = 0
+
+    def on_train_epoch_end(self) -> None:
+        # the budget every family table states: generator steps (critic steps // n_critic), beside time/train_s
+        self.log("progress/generator_steps", float(self.critic_steps // self.n_critic), rank_zero_only=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_critic_steps"] = self.critic_steps

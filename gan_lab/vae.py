@@ -99,5 +99,9 @@ class VAE(ImageGeneratorMixin, LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self.step(batch, "val")
 
+    def on_train_epoch_end(self) -> None:
+        # the decoder is the generator: one update per batch (the family tables' budget column)
+        self.log("progress/generator_steps", float(self.trainer.global_step), rank_zero_only=True)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.parameters())

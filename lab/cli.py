@@ -57,7 +57,9 @@ def shorten_parser_message(message: str) -> str:
     choices = re.findall(r"Expected a typing\.Literal\[([^\]]*)\]", text)
     given = re.search(r"(?:Given|Got) value: (.*)", text)
     if choices and given:  # a value outside a fixed set (e.g. trainer.precision): list the set, strings first
-        options = [o.strip().strip("'") for group in sorted(choices, key=lambda c: "'" not in c) for o in group.split(",")]
+        options = [
+            o.strip().strip("'") for group in sorted(choices, key=lambda c: "'" not in c) for o in group.split(",")
+        ]
         key = keys[-1] if keys else "value"
         return f"{key} must be one of {', '.join(dict.fromkeys(options))}, got {given.group(1).strip()!r}"
     expected = [name for name in re.findall(r"Expected a <class '([^']+)'>", text) if name != "NoneType"]

@@ -88,6 +88,7 @@ def test_evaluate_cli_prints_and_writes_json(checkpoint, tmp_path, data_dir):
         (["--ckpt", "missing.ckpt"], "does not exist"),
         (["--ckpt", "{ckpt}", "--n", "0"], "--n must be between"),
         (["--ckpt", "{ckpt}", "--backbone", "resnet"], "--backbone must be one of"),
+        (["--ckpt", "{ckpt}", "--n", "100", "--kid-subset-size", "101"], "--kid-subset-size must be between 2 and --n"),
         (["--ckpt", "{ckpt}", "--backbone", "inception", "--inception-weights", "none.pth"], "not found"),
         (["--n", "10"], "required"),
     ],

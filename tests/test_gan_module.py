@@ -144,3 +144,61 @@ def test_linear_lr_schedule_holds_then_decays_to_zero(data_dir, tmp_path):
 def test_bad_lr_schedule_fails_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         GAN(**tiny_nets(), **kwargs)
+
+
+def test_generator_ema_averages_the_live_weights_and_samples_from_the_average(data_dir, tmp_path):
+    """ema_decay > 0: after every generator step the average moves towards the live generator by (1 - d) with the
+    warmed-up decay d = min(decay, (1 + n) / (10 + n)); eval-mode samples come from the average, train-mode
+    forward passes from the live weights; the average is in the checkpoint; without it nothing changes."""
+    from gan_lab.module import partial_ema
+
+    torch.manual_seed(0)
+    module = WGANGP(**tiny_nets(), n_critic=1, sample_every_n_epochs=0, metrics_every_n_epochs=0, ema_decay=0.99)
+    before = [p.detach().clone() for p in module.generator_ema.module.parameters()]
+    trainer = fit(module, data_dir, 6, tmp_path)
+    assert int(module.generator_ema.n_averaged) == 6
+    live = list(module.generator.parameters())
+    averaged = list(module.generator_ema.module.parameters())
+    assert not any(torch.equal(a, p) for a, p in zip(averaged, live, strict=True))
+    assert not any(torch.equal(a, b) for a, b in zip(averaged, before, strict=True))
+    # the rule itself, on one tensor: after n = 2 updates the decay is 3 / 12
+    avg, cur = [torch.zeros(3)], [torch.ones(3)]
+    partial_ema(0.99)(avg, cur, torch.tensor(2))
+    assert torch.allclose(avg[0], torch.full((3,), 1 - 3 / 12))
+    z = torch.randn(4, 8)
+    module.eval()
+    assert torch.equal(module.generate(z), module.generator_ema.module(z))
+    module.train()
+    assert torch.equal(module.generate(z), module.generator(z))
+    path = tmp_path / "ema.ckpt"
+    trainer.save_checkpoint(path)
+    restored = WGANGP.load_from_checkpoint(path, weights_only=False).eval()
+    assert torch.equal(restored.sample(4, z=z), module.sample(4, z=z))
+    plain = WGANGP(**tiny_nets(), sample_every_n_epochs=0)
+    assert plain.generator_ema is None and not any(k.startswith("generator_ema") for k in plain.state_dict())
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0])
+def test_bad_ema_decay_fails_clearly(decay):
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        WGANGP(**tiny_nets(), ema_decay=decay)
+
+
+def test_train_time_and_generator_steps_are_logged_each_epoch(data_dir, tmp_path):
+    """TrainTime logs time/train_s (> 0, carried in its state dict) and the module progress/generator_steps
+    (critic steps // n_critic): the budget columns of the family tables."""
+    from callbacks.timing import TrainTime
+
+    timer = TrainTime()
+    module = WGANGP(**tiny_nets(), n_critic=5, sample_every_n_epochs=0, metrics_every_n_epochs=0)
+    data = MNISTDataModule(data_dir=data_dir, subset=12 * 8, batch_size=8, val_size=0)
+    trainer = Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                      callbacks=[timer])  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    logged = trainer.callback_metrics
+    assert float(logged["progress/generator_steps"]) == 24 // 5
+    assert 0 < float(logged["time/train_s"]) == pytest.approx(timer.seconds, abs=0.01)
+    restored = TrainTime()
+    restored.load_state_dict(timer.state_dict())
+    assert restored.seconds == timer.seconds

@@ -35,7 +35,9 @@ def test_every_image_family_trains_under_bf16_mixed(family, tmp_path, data_dir):
     cli = fit(family, "bf16-mixed", tmp_path, batches=2 if family == "dcgan" else 6, run=False)
     net = getattr(cli.model, "generator", None) or cli.model.decoder  # the VAE's generator is its decoder
     first = next(net.parameters()).detach().clone()
-    hook = net.register_forward_hook(lambda m, i, out: seen.append(out[0].dtype if isinstance(out, tuple) else out.dtype))
+    hook = net.register_forward_hook(
+        lambda m, i, out: seen.append(out[0].dtype if isinstance(out, tuple) else out.dtype)
+    )
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     hook.remove()
     assert torch.bfloat16 in seen, f"{family}: the generator never ran under bf16 autocast"
@@ -50,7 +52,9 @@ def test_every_image_family_trains_under_bf16_mixed(family, tmp_path, data_dir):
 def test_gradient_penalty_is_float32_under_autocast():
     """Under bf16 autocast the penalty is computed in float32 and equals the float32 value exactly."""
     torch.manual_seed(0)
-    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+    critic = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1)
+    )
     real, fake, alpha = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4), torch.rand(4)
     reference = losses.gradient_penalty(critic, real, fake, alpha)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -38,6 +38,15 @@ GAN_CASES = [
     ("unknown value range", ["--data.init_args.value_range=unit"], "value_range"),
     ("negative gp weight", ["--model.init_args.gp_weight=-1"], "gp_weight"),
     ("unknown W&B run id", ["--run.wandb=true", "--run.wandb_id=nope"], "--run.wandb_id nope: no offline W&B run"),
+    (
+        "unknown precision",
+        ["--trainer.precision=bf17"],
+        "error: trainer.precision must be one of transformer-engine, transformer-engine-float16, 16-true, 16-mixed, "
+        "bf16-true, bf16-mixed, 32-true, 64-true, 64, 32, 16, bf16, got 'bf17'",
+    ),
+    ("unknown backbone", ["--model.init_args.metrics_every_n_epochs=1", "--trainer.callbacks+=callbacks.metrics.GenerativeMetrics",
+                          "--trainer.callbacks.backbone=resnet"], "error: backbone must be one of classifier, inception, got 'resnet'"),
+    ("ema decay 1", ["--model.init_args.ema_decay=1.0"], "error: ema_decay must be in [0, 1), got 1.0"),
     ("packing without a packed critic", ["--model.init_args.packing=2"], "image_shape: [2, 28, 28]"),
 ]
 

@@ -38,7 +38,7 @@ from lab.runner import Outcome, run_jobs  # noqa: E402
 from lab.stats import format_mean_std  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("sweep", "families", "ablations", "ring", "grid", "bench")
+SECTIONS = ("sweep", "families", "families_time", "ablations", "ring", "grid", "bench")
 FIGURES = Path("docs") / "results"  # relative to the repository root (RESULTS.md links them)
 MNIST_KEYS = ("val/fid", "val/kid", "val/is", "val/classes_covered", "val/class_kl")
 
@@ -58,10 +58,19 @@ def mnist_arms(kind: str) -> dict[str, list[Path]]:
     return {path.stem: [configs / "gan" / "gan.yaml", path] for path in sorted((configs / "ablations").glob("*.yaml"))}
 
 
-def run_arms(kind: str, opts: argparse.Namespace, root: Path) -> list[Outcome]:
-    """Every arm x seed through the shared runner (runs with an unchanged config are reused)."""
-    extra = ["--trainer.accelerator=cpu", f"--model.init_args.sample_every_n_epochs={opts.epochs}"]
-    jobs = make_jobs(kind, mnist_arms(kind), opts.seeds, opts.epochs, extra, opts.wandb, kind)
+def run_arms(kind: str, opts: argparse.Namespace, root: Path, seconds: float | None = None) -> list[Outcome]:
+    """Every arm x seed through the shared runner (runs with an unchanged config are reused): ``opts.epochs``
+    epochs' worth of generator steps, or ``seconds`` of wall time each (``--trainer.max_time``). Metrics once, after
+    the last epoch (10,000 samples cost seconds per evaluation, which would eat into a time budget)."""
+    extra = ["--trainer.accelerator=cpu", "--model.init_args.metrics_every_n_epochs=1000",
+             f"--model.init_args.sample_every_n_epochs={opts.epochs}"]  # fmt: skip
+    epochs = opts.epochs
+    if seconds is not None:
+        minutes, secs = divmod(int(seconds), 60)
+        extra += [f"--trainer.max_time=00:00:{minutes:02d}:{secs:02d}", "--model.init_args.sample_every_n_epochs=1000"]
+        epochs = 1000
+    jobs = make_jobs(kind if seconds is None else f"{kind}_time", mnist_arms(kind), opts.seeds, epochs, extra,
+                     opts.wandb, kind)  # fmt: skip
 
     def describe(result: dict) -> str:
         fid, kid, score = (result.get(key, math.nan) for key in ("val/fid", "val/kid", "val/is"))
@@ -71,9 +80,10 @@ def run_arms(kind: str, opts: argparse.Namespace, root: Path) -> list[Outcome]:
 
 
 def mnist_table(outcomes: list[Outcome], labels: dict[str, str], first: str) -> str:
-    """Mean ± std over seeds of the final metrics of every arm, with its generator-step budget and wall time."""
-    header = [first, "seeds", "epochs", "FID ↓ (classifier)", "KID ↓ (classifier)", "IS ↑ (of 10)", "classes covered",
-              "KL(classes ‖ U) ↓", "s / run"]  # fmt: skip
+    """Mean ± std over seeds of the final metrics of every arm, with its budget (epochs run, generator steps) and
+    wall time."""
+    header = [first, "seeds", "epochs", "generator steps", "FID ↓ (classifier)", "KID ↓ (classifier)", "IS ↑ (of 10)",
+              "classes covered", "KL(classes ‖ U) ↓", "s / run"]  # fmt: skip
     rows = []
     for arm in dict.fromkeys(o.job.labels["family"] for o in outcomes):
         mine = [o for o in outcomes if o.job.labels["family"] == arm and not o.error]
@@ -81,9 +91,9 @@ def mnist_table(outcomes: list[Outcome], labels: dict[str, str], first: str) -> 
         def column(key: str, mine: list[Outcome] = mine) -> list[float]:
             return [o.result.get(key, math.nan) for o in mine]
 
-        epochs = mine[0].job.config["resolved"]["trainer"]["max_epochs"] if mine else "–"
         rows.append([
-            labels.get(arm, arm), str(len(mine)), str(epochs), format_mean_std(column("val/fid")),
+            labels.get(arm, arm), str(len(mine)), format_mean_std([e + 1 for e in column("epoch")], 1),
+            format_mean_std(column("progress/generator_steps"), 0), format_mean_std(column("val/fid")),
             format_mean_std(column("val/kid"), 4), format_mean_std(column("val/is")),
             format_mean_std(column("val/classes_covered"), 1), format_mean_std(column("val/class_kl"), 3),
             f"{sum(o.seconds for o in mine) / max(len(mine), 1):.0f}",
@@ -124,6 +134,17 @@ def section_families(opts: argparse.Namespace, out: Path) -> str:
         f"{ref['fid_floor']:.2f}, KID floor {ref['kid_floor']:.4f}, real test IS {ref['is_real']:.2f}. Not comparable "
         "with Inception FIDs of papers.\n\n"
         f"{mnist_table(outcomes, {}, 'family')}\n\nSeed-0 samples after the budget:\n\n{pictures}\n"
+    )
+
+
+def section_families_time(opts: argparse.Namespace, out: Path) -> str:
+    outcomes = run_arms("families", opts, out / "runs", seconds=opts.family_seconds)
+    return (
+        f"Budget: **{opts.family_seconds:.0f} s of wall time** per run (`--trainer.max_time`, start-up, data loading "
+        f"and checkpoints included; the metrics after it are not), one torch thread per run, {opts.jobs} runs at a "
+        "time on 2 CPU cores, each family's config in `configs/gan/`. The epochs and generator-steps columns say how "
+        "far each family got; the metrics are those of the equal-steps table.\n\n"
+        f"{mnist_table(outcomes, {}, 'family')}\n"
     )
 
 
@@ -218,9 +239,15 @@ def _publish(path: Path, name: str) -> str:
     return str(FIGURES / name)
 
 
-TITLES = {"sweep": "Vanilla RNN vs LSTM on palindromes", "families": "MNIST: GAN families and the VAE (FID, KID, IS, "
-          "class coverage)", "ablations": "Seed ablations of the MLP GAN on MNIST", "ring": "Mode collapse: 8-ring of "
-          "Gaussians", "grid": "Mode collapse: 25-grid of Gaussians", "bench": "Benchmarks"}  # fmt: skip
+TITLES = {
+    "sweep": "Vanilla RNN vs LSTM on palindromes",
+    "families": "MNIST: GAN families and the VAE (FID, KID, IS, class coverage)",
+    "families_time": "MNIST: the families at equal wall time",
+    "ablations": "Seed ablations of the MLP GAN on MNIST",
+    "ring": "Mode collapse: 8-ring of Gaussians",
+    "grid": "Mode collapse: 25-grid of Gaussians",
+    "bench": "Benchmarks",
+}
 
 
 def compose(out: Path, target: Path) -> str:
@@ -258,6 +285,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per MNIST arm and per sweep point (default 3)")
     parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per family and ablation run (default 2)")
+    parser.add_argument("--family-seconds", type=float, default=150.0, help="wall time per run of families_time")
     parser.add_argument("--sweep-lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100])
     parser.add_argument("--sweep-steps", type=int, default=3000, help="step budget per sweep run (default 3000)")
     parser.add_argument("--mixture-seeds", type=int, default=5)

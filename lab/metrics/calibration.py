@@ -41,7 +41,9 @@ def damages(seed: int = 0) -> dict[str, tuple[str, float, Callable[[Tensor, Tens
 
         return apply
 
-    rows: dict[str, tuple[str, float, Callable[[Tensor, Tensor], Tensor]]] = {"none (floor)": ("none", 0.0, lambda x, y: x)}
+    rows: dict[str, tuple[str, float, Callable[[Tensor, Tensor], Tensor]]] = {
+        "none (floor)": ("none", 0.0, lambda x, y: x)
+    }
     rows |= {f"noise sigma {s:g}": ("noise", s, noise(s)) for s in NOISE}
     rows |= {f"blur sigma {s:g} px": ("blur", s, blur(s)) for s in BLUR}
     rows |= {f"{k} class{'es' if k > 1 else ''} removed": ("removed", k, removed(k)) for k in REMOVED}
@@ -72,7 +74,7 @@ def is_monotone(rows: list[dict[str, Any]]) -> dict[str, bool]:
     verdict = {}
     for kind in sorted({r["kind"] for r in rows} - {"none"}):
         series = [floor] + sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["level"])
-        rises = all(a[m] < b[m] for m in ("fid", "kid") for a, b in zip(series, series[1:]))
-        falls = all(a["is"] > b["is"] for a, b in zip(series, series[1:]))
+        rises = all(a[m] < b[m] for m in ("fid", "kid") for a, b in zip(series, series[1:], strict=False))
+        falls = all(a["is"] > b["is"] for a, b in zip(series, series[1:], strict=False))
         verdict[kind] = rises and falls
     return verdict
