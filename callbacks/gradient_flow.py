@@ -1,13 +1,17 @@
-"""Gradient flow through time: ||∂L/∂h_t|| for every step t of length-100 sequences, the loss on the last output.
+"""Gradient flow through time: ||∂L/∂h_t|| (and an LSTM's ||∂L/∂c_t||) for every step t, the loss on the last output.
 
-The measured counterpart of the bound ∂h_{m+k}/∂h_m <= (0.25 θ)^k for sigmoid RNNs: a vanilla RNN's values fall
-geometrically as t moves away from the loss, an LSTM's fall much more slowly.
+The measured counterpart of the bound for a tanh RNN h_t = tanh(W_hh h_{t-1} + ...):
+||∂h_T/∂h_t|| <= (||W_hh||_2 · max tanh')^(T-t) = ||W_hh||_2^(T-t), since tanh' <= 1 (the sigmoid's 0.25 does not
+apply to tanh). A vanilla RNN's values fall geometrically as t moves away from the loss, an LSTM's cell path much
+more slowly.
 
-- ``gradient_norms(module, x, y)``: the values for one batch (module protocol: ``unrolled_forward(x) -> (logits,
-  states)``, as rnn_lab.classifier.SequenceClassifier provides);
+- ``gradient_norms(module, x, y)``: the values for one batch, one curve per state (module protocol:
+  ``unrolled_forward(x) -> (logits, {"h_t": [...], "c_t": [...]})``, as rnn_lab.classifier.SequenceClassifier
+  provides; ``c_t`` only for cells that have one);
 - ``GradientFlow``: a callback that records them at the start and the end of training, logs them and saves a PNG
   and a CSV in the run directory;
-- ``python -m rnn_lab gradient-flow`` (``make gradient-flow``, in ``rnn_lab.gradient_flow``): cells on one plot.
+- ``python -m rnn_lab gradient-flow`` (``make gradient-flow``, in ``rnn_lab.gradient_flow``): cells and recurrent
+  inits on one plot, at initialisation and after training.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ def palindrome_batch(seq_len: int, batch_size: int, seed: int, device: torch.dev
     return full[:, :-1].to(device), full[:, -1].to(device)
 
 
-def gradient_norms(module: LightningModule, x: Tensor, y: Tensor) -> Tensor:
-    """Mean over the batch of ||∂ℓ_i/∂h_t|| for t = 1..T, with ℓ_i the cross-entropy of sample i: (T,).
+def gradient_norms(module: LightningModule, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """Mean over the batch of ||∂ℓ_i/∂s_t|| for t = 1..T and each state s (``h_t``, and ``c_t`` for an LSTM), with
+    ℓ_i the cross-entropy of sample i: ``{"h_t": (T,), ...}``.
 
     Parameter gradients are left untouched (``torch.autograd.grad`` on the states only).
     """
@@ -42,33 +47,49 @@ def gradient_norms(module: LightningModule, x: Tensor, y: Tensor) -> Tensor:
     module.eval()
     try:
         with torch.enable_grad():
-            logits, states = module.unrolled_forward(x)  # states: T tensors (1, B, H)
+            logits, states = module.unrolled_forward(x)  # {"h_t": T tensors (1, B, H) or (B, H), ...}
             loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum")  # per-sample gradients, unscaled
-            grads = torch.autograd.grad(loss, states)
+            grads = torch.autograd.grad(loss, [node for nodes in states.values() for node in nodes])
     finally:
         module.train(was_training)
-    return torch.stack([g[0].norm(dim=-1).mean() for g in grads]).detach().cpu()  # (T,)
+    norms, start = {}, 0
+    for name, nodes in states.items():
+        per_step = grads[start : start + len(nodes)]
+        norms[name] = torch.stack([g.reshape(-1, g.shape[-1]).norm(dim=-1).mean() for g in per_step]).detach().cpu()
+        start += len(nodes)
+    return norms  # each (T,)
 
 
-def save_plot(curves: dict[str, Tensor], path: Path, title: str) -> None:
-    """One log-scale line per curve, time step on x."""
+def save_panels(
+    panels: dict[str, dict[str, Tensor]], path: Path, title: str, styles: dict[str, dict] | None = None
+) -> None:
+    """One log-scale panel per entry of ``panels`` (its title -> curves), time step on x, a shared y axis and one
+    legend; ``styles`` maps a curve's label to matplotlib line options (colour, line style)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, values in curves.items():
-        ax.plot(range(1, len(values) + 1), values.clamp_min(1e-38).numpy(), label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("time step t (loss on the last output)")
-    ax.set_ylabel("||dL/dh_t||")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), sharey=True, squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
+        for label, values in curves.items():
+            options = (styles or {}).get(label, {})
+            ax.plot(range(1, len(values) + 1), values.clamp_min(1e-38).numpy(), label=label, **options)
+        ax.set_yscale("log")
+        ax.set_xlabel("time step t (loss on the last output)")
+        ax.set_title(panel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("||dL/dh_t||, ||dL/dc_t||")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def save_plot(curves: dict[str, Tensor], path: Path, title: str) -> None:
+    """One log-scale line per curve, time step on x."""
+    save_panels({title: curves}, path, "")
 
 
 def save_csv(curves: dict[str, Tensor], path: Path) -> None:
@@ -80,7 +101,8 @@ def save_csv(curves: dict[str, Tensor], path: Path) -> None:
 
 
 class GradientFlow(Callback):
-    """Records ||∂L/∂h_t|| on a fixed batch of long palindromes at the start and the end of training.
+    """Records ||∂L/∂h_t|| (and an LSTM's ||∂L/∂c_t||) on a fixed batch of long palindromes at the start and the end
+    of training.
 
     Logs ``gradient_flow/<when>_first_over_last`` (= ||∂L/∂h_1|| / ||∂L/∂h_T||) to every logger, adds the plot to
     W&B when it is active, and saves ``gradient_flow.png`` and ``gradient_flow.csv`` in the run directory.
@@ -99,8 +121,10 @@ class GradientFlow(Callback):
 
     def _record(self, trainer: Trainer, module: LightningModule, when: str) -> None:
         x, y = palindrome_batch(self.seq_len, self.batch_size, self.seed, module.device)
-        norms = gradient_norms(module, x, y)
-        self.curves[f"{getattr(module, 'family', 'model')} ({when})"] = norms
+        curves = gradient_norms(module, x, y)
+        for state, norms in curves.items():
+            self.curves[f"{getattr(module, 'family', 'model')} {state} ({when})"] = norms
+        norms = curves["h_t"]
         ratio = (norms[0] / norms[-1].clamp_min(1e-38)).item()
         for logger in trainer.loggers:
             logger.log_metrics({f"gradient_flow/{when}_first_over_last": ratio}, step=scalar_step(trainer))

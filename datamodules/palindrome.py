@@ -3,18 +3,22 @@
 A palindrome of length L is fixed by its first ``ceil(L/2)`` digits (its *half*), so there are ``10**ceil(L/2)``
 distinct ones. Input = the first ``L - 1`` digits, target = the last digit, which equals the first.
 
-Train and validation never share a palindrome:
+Train, validation and test never share a palindrome (``palindrome_splits`` takes the shares of any number of splits):
 
-- ``num_samples <= 10**ceil(L/2)``: all samples are distinct palindromes (drawn without replacement), the first
-  ``train_fraction`` of them train, the rest validate.
+- ``num_samples <= 10**ceil(L/2)``: all samples are distinct palindromes (drawn without replacement), cut in order
+  into the splits' shares (``train_fraction``, the rest minus ``test_fraction``, ``test_fraction``).
 - ``num_samples >`` that number (short lengths: 1,000 palindromes at L = 5 or 6): the distinct palindromes themselves
-  are split ``train_fraction`` / rest, and each split draws its share of ``num_samples`` from its own palindromes with
-  replacement. Samples repeat, but validation still only holds palindromes never seen in training.
+  are cut in the same shares, and each split draws its share of ``num_samples`` from its own palindromes with
+  replacement. Samples repeat, but validation and test only hold palindromes never seen in training (nor in each
+  other).
 
 Generation is vectorised in torch; 1,000,000 samples of length 20 take a fraction of a second (bench/palindrome_gen.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -79,33 +83,46 @@ def make_palindromes(seq_len: int, halves: Tensor, generator: torch.Generator) -
     return torch.cat([first, first[:, : seq_len // 2].flip(1)], dim=1)  # (N, seq_len)
 
 
+def _cuts(fractions: Sequence[float], total: int, min_size: int) -> list[int]:
+    """Boundaries 0 = b_0 < ... < b_n = total cutting ``total`` items in the given shares, each part >= min_size."""
+    cuts, share = [0], 0.0
+    for i, fraction in enumerate(fractions[:-1], start=1):
+        share += fraction
+        room = total - min_size * (len(fractions) - i)  # leave at least min_size for each later split
+        cuts.append(min(max(round(share * total), cuts[-1] + min_size), room))
+    return [*cuts, total]
+
+
 def palindrome_splits(
-    seq_len: int, num_samples: int, train_fraction: float, seed: int
-) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """Disjoint train and validation palindromes: ((x_train, y_train), (x_val, y_val)).
+    seq_len: int, num_samples: int, fractions: float | Sequence[float], seed: int
+) -> tuple[tuple[Tensor, Tensor], ...]:
+    """Disjoint splits of ``num_samples`` palindromes in the shares ``fractions`` (summing to 1; a single float f
+    means (f, 1 - f): train and validation). Returns ((x, y), ...) one pair per split, in order.
 
     x: (N, seq_len - 1) uint8 digits, y: (N,) int64 last digit. Same seed, same data.
     """
+    if isinstance(fractions, float | int):
+        fractions = (float(fractions), 1.0 - float(fractions))
     generator = torch.Generator().manual_seed(seed)
-    num_train = round(train_fraction * num_samples)
+    bounds = _cuts(fractions, num_samples, 0)
+    counts = [b - a for a, b in pairwise(bounds)]
     distinct = distinct_palindromes(seq_len)
     key_space = NUM_DIGITS ** min((seq_len + 1) // 2, _EXACT_KEY_DIGITS)
     if num_samples <= distinct:
         keys = _distinct_keys(num_samples, key_space, generator)
-        train_keys, val_keys = keys[:num_train], keys[num_train:]
+        split_keys = [keys[a:b] for a, b in pairwise(bounds)]
     else:  # split the distinct palindromes, then sample each side with replacement
         keys = torch.randperm(key_space, generator=generator)
-        cut = min(max(round(train_fraction * key_space), 1), key_space - 1)
-        pool_train, pool_val = keys[:cut], keys[cut:]
-        pick = torch.randint(0, pool_train.numel(), (num_train,), generator=generator)
-        train_keys = pool_train[pick]
-        pick = torch.randint(0, pool_val.numel(), (num_samples - num_train,), generator=generator)
-        val_keys = pool_val[pick]
+        cuts = _cuts(fractions, key_space, 1)
+        split_keys = []
+        for count, (a, b) in zip(counts, pairwise(cuts), strict=True):
+            pool = keys[a:b]
+            split_keys.append(pool[torch.randint(0, pool.numel(), (count,), generator=generator)])
     splits = []
-    for split_keys in (train_keys, val_keys):
-        full = make_palindromes(seq_len, split_keys, generator)  # (N, seq_len)
+    for keys_of_split in split_keys:
+        full = make_palindromes(seq_len, keys_of_split, generator)  # (N, seq_len)
         splits.append((full[:, :-1], full[:, -1].long()))
-    return splits[0], splits[1]
+    return tuple(splits)
 
 
 class PalindromeDataModule(LightningDataModule):
@@ -113,9 +130,11 @@ class PalindromeDataModule(LightningDataModule):
 
     Args:
         seq_len: total palindrome length (>= 2); the model sees ``seq_len - 1`` digits.
-        num_samples: train + validation samples.
-        batch_size: training batch size (validation uses larger batches; it only runs forward).
+        num_samples: train + validation + test samples.
+        batch_size: training batch size (validation and test use larger batches; they only run forward).
         train_fraction: share of samples used for training, in (0, 1).
+        test_fraction: share held out for ``test`` (never seen in training or validation), in (0, 1); validation
+            gets the rest, ``1 - train_fraction - test_fraction``, which must be positive.
         one_hot: yield x as float one-hot (B, T, 10) instead of int64 digits (B, T).
         seed: seed of the data (independent of the model seed).
     """
@@ -128,6 +147,7 @@ class PalindromeDataModule(LightningDataModule):
         num_samples: int = 100_000,
         batch_size: int = 128,
         train_fraction: float = 0.8,
+        test_fraction: float = 0.1,
         one_hot: bool = True,
         seed: int = 0,
     ) -> None:
@@ -138,24 +158,33 @@ class PalindromeDataModule(LightningDataModule):
             raise ValueError(f"num_samples and batch_size must be positive; got {num_samples} and {batch_size}")
         if not 0.0 < train_fraction < 1.0:
             raise ValueError(f"train_fraction must be strictly between 0 and 1; got {train_fraction}")
-        num_train = round(train_fraction * num_samples)
-        if num_train < 1 or num_train >= num_samples:
+        if not 0.0 < test_fraction < 1.0 or train_fraction + test_fraction >= 1.0:
             raise ValueError(
-                f"num_samples={num_samples} with train_fraction={train_fraction} leaves an empty train or validation "
-                "split; use more samples"
+                f"test_fraction must be in (0, 1) and leave a validation share (train_fraction + test_fraction < 1); "
+                f"got train_fraction={train_fraction}, test_fraction={test_fraction}"
+            )
+        bounds = _cuts(self._fractions(train_fraction, test_fraction), num_samples, 0)
+        if any(b <= a for a, b in pairwise(bounds)):
+            raise ValueError(
+                f"num_samples={num_samples} with train_fraction={train_fraction} and test_fraction={test_fraction} "
+                "leaves an empty train, validation or test split; use more samples"
             )
         self.save_hyperparameters()
         self.seq_len, self.num_samples, self.batch_size = seq_len, num_samples, batch_size
-        self.train_fraction, self.one_hot, self.seed = train_fraction, one_hot, seed
+        self.train_fraction, self.test_fraction, self.one_hot, self.seed = train_fraction, test_fraction, one_hot, seed
         self.train_set: TensorBatchDataset | None = None
         self.val_set: TensorBatchDataset | None = None
+        self.test_set: TensorBatchDataset | None = None
+
+    @staticmethod
+    def _fractions(train_fraction: float, test_fraction: float) -> tuple[float, float, float]:
+        return train_fraction, 1.0 - train_fraction - test_fraction, test_fraction
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            (x_train, y_train), (x_val, y_val) = palindrome_splits(
-                self.seq_len, self.num_samples, self.train_fraction, self.seed
-            )
-            self.train_set, self.val_set = TensorBatchDataset(x_train, y_train), TensorBatchDataset(x_val, y_val)
+            fractions = self._fractions(self.train_fraction, self.test_fraction)
+            splits = palindrome_splits(self.seq_len, self.num_samples, fractions, self.seed)
+            self.train_set, self.val_set, self.test_set = (TensorBatchDataset(x, y) for x, y in splits)
 
     def _loader(self, dataset: TensorBatchDataset, batch_size: int, shuffle: bool) -> DataLoader:
         # One gather per batch; the order is a function of (run seed, epoch), sharded by Lightning under DDP.
@@ -168,7 +197,7 @@ class PalindromeDataModule(LightningDataModule):
         return self._loader(self.val_set, max(self.batch_size, 1024), shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
+        return self._loader(self.test_set, max(self.batch_size, 1024), shuffle=False)
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
         x, y = batch

@@ -9,6 +9,9 @@ gates stacked in torch's order), so weights copy across and the tests compare ag
 Speed: the input projection of all time steps is one matmul; each step does one fused matmul for all gates. The LSTM
 runs inside a custom ``autograd.Function`` whose hand-written backward takes the weight gradients over all time steps
 in one matmul each (see bench/rnn_cells.py for the measured ratios against nn.LSTM).
+
+For gradient probes, ``lstm_unrolled`` recomputes an LSTM step by step in plain autograd ops from the weights of
+either implementation (``recurrent_weights``), with c_t a node under h_t.
 """
 
 from __future__ import annotations
@@ -218,6 +221,37 @@ class TorchCell(nn.Module):
 
     def forward(self, x: Tensor, state=None):
         return self.rnn(x, state)
+
+
+def recurrent_weights(module: nn.Module) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(weight_ih, weight_hh, bias_ih, bias_hh) of a cell built by make_cell, hand-written or torch's: torch's layout,
+    gates stacked along dim 0."""
+    if isinstance(module, TorchCell):
+        rnn = module.rnn
+        return rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+    return module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh
+
+
+def lstm_unrolled(x: Tensor, weights: tuple[Tensor, Tensor, Tensor, Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    """An LSTM from zero state unrolled in plain autograd ops from its weights (``recurrent_weights``): every h_t and
+    c_t, each (B, H), for x (B, T, I).
+
+    For gradient probes: here h_t = o_t ⊙ tanh(c_t) is computed from the tensor c_t, so ∂L/∂c_t taken by autograd is
+    the cell path's full gradient (through h_t and c_{t+1}). nn.LSTM, nn.LSTMCell and LSTMFunction return c_t beside
+    h_t as sibling outputs, where that gradient would miss the h_t path. Same values as those cells (tested).
+    """
+    weight_ih, weight_hh, bias_ih, bias_hh = weights
+    h = x.new_zeros(x.shape[0], weight_hh.shape[1])  # (B, H)
+    c = torch.zeros_like(h)
+    projected = torch.addmm(bias_ih + bias_hh, x.reshape(-1, x.shape[-1]), weight_ih.t()).view(*x.shape[:2], -1)
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        i, f, g, o = (projected[:, t] + h @ weight_hh.t()).chunk(4, dim=1)  # each (B, H), torch's gate order
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = o.sigmoid() * c.tanh()
+        hs.append(h)
+        cs.append(c)
+    return hs, cs
 
 
 def make_cell(

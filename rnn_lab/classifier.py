@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lab.errors import check_optimizer
-from rnn_lab.cells import make_cell
+from rnn_lab.cells import lstm_unrolled, make_cell, recurrent_weights
 
 
 class SequenceClassifier(LightningModule):
@@ -75,19 +75,24 @@ class SequenceClassifier(LightningModule):
         outputs, _ = self.cell(self.embed(x))  # (B, T, H)
         return self.head(outputs[:, -1])  # (B, C)
 
-    def unrolled_forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Runs the cell one step at a time and returns the logits and every hidden state h_t as a graph node.
+    def unrolled_forward(self, x: Tensor) -> tuple[Tensor, dict[str, list[Tensor]]]:
+        """The logits and every state as a graph node, for gradient probes (callbacks.gradient_flow's protocol):
+        ``{"h_t": [T tensors]}``, and for the LSTM also ``"c_t"``, so ``torch.autograd.grad(loss, states)`` gives
+        ∂L/∂h_t (and ∂L/∂c_t) through every path.
 
-        Each state (1, B, H) is the tensor the next step reads, so ``torch.autograd.grad(loss, states)`` gives
-        ∂L/∂h_t through every path: the protocol used by callbacks.gradient_flow.
+        RNN and GRU: the cell runs one step at a time and each h_t (1, B, H) is the tensor the next step reads. LSTM:
+        unrolled in plain ops from the cell's own weights (rnn_lab.cells.lstm_unrolled, either implementation), so
+        c_t (B, H) is the node that h_t = o_t ⊙ tanh(c_t) and c_{t+1} read.
         """
         inputs = self.embed(x)  # (B, T, I)
+        if self.cell_name == "lstm":
+            hs, cs = lstm_unrolled(inputs, recurrent_weights(self.cell))  # T tensors (B, H) each
+            return self.head(hs[-1]), {"h_t": hs, "c_t": cs}
         state, states = None, []
         for t in range(inputs.shape[1]):
-            _, state = self.cell(inputs[:, t : t + 1], state)
-            h_t = state[0] if isinstance(state, tuple) else state  # (1, B, H): the node the next step reads
-            states.append(h_t)
-        return self.head(states[-1][0]), states
+            _, state = self.cell(inputs[:, t : t + 1], state)  # (1, B, H): the node the next step reads
+            states.append(state)
+        return self.head(states[-1][0]), {"h_t": states}
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch

@@ -1,53 +1,165 @@
-"""``python -m rnn_lab gradient-flow`` (``make gradient-flow``): ||dL/dh_t|| of freshly initialised cells, one plot."""
+"""``python -m rnn_lab gradient-flow`` (``make gradient-flow``): ||∂L/∂h_t|| (and the LSTM's ||∂L/∂c_t||) per cell and
+recurrent init, at initialisation and optionally after ``--train_steps`` training steps; one PNG and a CSV beside it.
+
+The probe is a fixed batch of palindromes with ``--seq_len`` input digits, the loss the cross-entropy on the last
+output (callbacks.gradient_flow), measured on a float64 copy of each model so that values far below float32's
+smallest normal number (1e-38) do not underflow to 0. The LSTM's c_t comes from an unroll in plain autograd ops of
+the cell's own weights (rnn_lab.cells.lstm_unrolled), since nn.LSTM hands c_t back beside h_t rather than under it.
+Training (``--train_steps``) uses the Lightning Trainer on palindromes of the same length, Adam at ``--lr`` (the
+configs' 2e-3) and clipping at norm 10. For each tanh RNN the command also prints the bound
+||∂h_T/∂h_t|| <= (||W_hh||_2 · max tanh')^(T-t) = ||W_hh||_2^(T-t) (tanh' <= 1) with the measured spectral norm
+of W_hh.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import warnings
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from callbacks.gradient_flow import gradient_norms, palindrome_batch, save_csv, save_plot
-from lab.errors import LabError, check_output_path, fail
-from rnn_lab.cells import CELLS
-from rnn_lab.classifier import SequenceClassifier
+from lab.errors import LabError, check_output_path, fail, one_of
+from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS, recurrent_weights
+
+if TYPE_CHECKING:  # Lightning loads only once the arguments are checked
+    from rnn_lab.classifier import SequenceClassifier
+
+CLIP = 10.0  # max-norm gradient clipping while training, as in configs/rnn/*.yaml
 
 
-def main(args: list[str]) -> None:
-    """``python -m rnn_lab gradient-flow``: ||∂L/∂h_t|| of freshly initialised cells on one plot."""
-    parser = argparse.ArgumentParser(prog="python -m rnn_lab gradient-flow", description=main.__doc__)
-    parser.add_argument("--cells", nargs="+", default=["rnn", "lstm"], choices=CELLS, help="cells to compare")
+def parse_args(args: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m rnn_lab gradient-flow", description=__doc__.split("\n\n")[0])
+    # Lists take nargs="*" and are checked below, so an empty or misspelt one is one clear line.
+    parser.add_argument("--cells", nargs="*", default=["rnn", "lstm"], help=f"one or more of {', '.join(CELLS)}")
+    parser.add_argument("--recurrent_init", nargs="*", default=["default"],
+                        help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}")  # fmt: skip
     parser.add_argument("--seq_len", type=int, default=100, help="input steps of the probe sequences")
-    parser.add_argument("--batch_size", type=int, default=128, help="probe sequences")
+    parser.add_argument("--batch_size", type=int, default=128, help="probe sequences (and training batch size)")
     parser.add_argument("--hidden_dim", type=int, default=128)
     parser.add_argument("--forget_bias", type=float, default=1.0, help="initial LSTM forget-gate bias")
-    parser.add_argument("--implementation", default="torch", choices=("manual", "torch"))
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the probe batch")
+    parser.add_argument("--implementation", default="torch", choices=IMPLEMENTATIONS)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the probe batch and the training")
+    parser.add_argument("--train_steps", type=int, default=0,
+                        help="also measure after N Adam steps on palindromes of --seq_len inputs")  # fmt: skip
+    parser.add_argument(
+        "--lr", type=float, default=2e-3, help=f"Adam learning rate of --train_steps (clipping {CLIP:g})"
+    )
     parser.add_argument("--output", default="runs/gradient-flow/gradient_flow.png", help="PNG path (a CSV goes beside)")
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]
     opts = parser.parse_args(args)
     try:
+        for name, what in (("cells", "cell"), ("recurrent_init", "init")):
+            if not getattr(opts, name):
+                raise LabError(f"--{name} needs at least one {what}")
+        for cell in opts.cells:
+            one_of("--cells", cell, CELLS)
+        for init in opts.recurrent_init:
+            one_of("--recurrent_init", init, RECURRENT_INITS)
         if opts.seq_len < 2 or opts.batch_size < 1 or opts.hidden_dim < 1:
             raise LabError("--seq_len must be >= 2, --batch_size and --hidden_dim >= 1")
-        Path(opts.output).parent.mkdir(parents=True, exist_ok=True)
-        output = check_output_path(opts.output, (".png",))
-    except (LabError, OSError) as err:
+        if opts.train_steps < 0 or opts.lr <= 0:
+            raise LabError(f"--train_steps must be >= 0 and --lr > 0; got {opts.train_steps} and {opts.lr}")
+        if Path(opts.output).suffix != ".png":
+            raise LabError(f"--output {opts.output} must end with .png")
+        Path(opts.output).parent.mkdir(parents=True, exist_ok=True)  # the last check: nothing written before it
+        opts.output = check_output_path(opts.output, (".png",))
+    except (ValueError, OSError) as err:
         fail(str(err))
+    opts.cells, opts.recurrent_init = list(dict.fromkeys(opts.cells)), list(dict.fromkeys(opts.recurrent_init))
+    return opts
+
+
+def train(model: SequenceClassifier, seq_len: int, steps: int, batch_size: int, seed: int) -> float:
+    """``steps`` optimizer steps (the model's Adam, clipping at CLIP) on palindromes with ``seq_len`` input digits,
+    drawn from the training split of a PalindromeDataModule; returns the last batch's training accuracy."""
+    from pytorch_lightning import Trainer, seed_everything
+
+    from datamodules.palindrome import PalindromeDataModule
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*(num_workers|LeafSpec|val_check_interval|limit_val_batches).*")
+    seed_everything(seed, verbose=False)
+    num_samples = min(max(round(1.25 * steps * batch_size), 1_000), 200_000)  # 80% train: an epoch or more
+    data = PalindromeDataModule(seq_len=seq_len + 1, num_samples=num_samples, batch_size=batch_size, seed=seed + 1)
+    trainer = Trainer(
+        accelerator="cpu",
+        max_steps=steps,
+        max_epochs=-1,
+        limit_val_batches=0,
+        gradient_clip_val=CLIP,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=data)
+    return float(trainer.callback_metrics["train/acc"])
+
+
+def measure(model: SequenceClassifier, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """gradient_norms of a float64 copy of ``model`` on digits ``x`` (B, T): {"h_t": (T,), ...} in float64."""
+    from callbacks.gradient_flow import gradient_norms
+    from rnn_lab.classifier import SequenceClassifier
+
+    probe = SequenceClassifier(**model.hparams).double()
+    probe.load_state_dict(model.state_dict())
+    return gradient_norms(probe, torch.nn.functional.one_hot(x, model.hparams.num_classes).double(), y)
+
+
+def describe(label: str, norms: torch.Tensor) -> str:
+    state = label.split()[1]  # h_t or c_t
+    last, first = state.replace("_t", f"_{len(norms)}"), state.replace("_t", "_1")
+    text = f"{label}: ||dL/d{last}|| = {norms[-1]:.3g}, ||dL/d{first}|| = {norms[0]:.3g}"
+    if norms[0] > 0 and norms[-1] > 0:
+        text += f", x{(norms[0] / norms[-1]).item() ** (1 / (len(norms) - 1)):.3f} per step back in time"
+    return text
+
+
+def rnn_bound(model: SequenceClassifier, seq_len: int) -> str:
+    """The tanh RNN's bound with the measured spectral norm of W_hh."""
+    norm = torch.linalg.matrix_norm(recurrent_weights(model.cell)[1].detach(), ord=2).item()
+    return (
+        f"  bound: ||dh_T/dh_t|| <= (||W_hh||_2 * max tanh')^(T-t) = ||W_hh||_2^(T-t) (tanh' <= 1), measured "
+        f"||W_hh||_2 = {norm:.4f}: from h_1 to h_{seq_len}, <= {norm:.4f}^{seq_len - 1} = {norm ** (seq_len - 1):.3g}"
+    )
+
+
+def main(args: list[str]) -> None:
+    """``python -m rnn_lab gradient-flow``: ||∂L/∂h_t|| (||∂L/∂c_t|| for the LSTM) per cell and init on one plot."""
+    opts = parse_args(args)
+    from callbacks.gradient_flow import palindrome_batch, save_csv, save_panels
+    from rnn_lab.classifier import SequenceClassifier
+
     x, y = palindrome_batch(opts.seq_len, opts.batch_size, opts.seed)
-    curves = {}
+    stages = ["init"] + ([f"trained {opts.train_steps} steps"] if opts.train_steps else [])
+    panels: dict[str, dict[str, torch.Tensor]] = {stage: {} for stage in stages}
+    styles, colours = {}, {"rnn h_t": "C0", "lstm h_t": "C1", "lstm c_t": "C3", "gru h_t": "C2"}
+    dashes = dict(zip(RECURRENT_INITS, ("-", "--", ":", "-."), strict=False))  # a line style per init
     for cell in opts.cells:
-        torch.manual_seed(opts.seed)
-        model = SequenceClassifier(
-            cell=cell, implementation=opts.implementation, hidden_dim=opts.hidden_dim, forget_bias=opts.forget_bias
-        )
-        norms = gradient_norms(model, x, y)
-        curves[cell] = norms
-        decay = (norms[0] / norms[-1]).log10().item() / (len(norms) - 1)
-        print(
-            f"{cell}: ||dL/dh_T|| = {norms[-1]:.3g}, ||dL/dh_1|| = {norms[0]:.3g}, "
-            f"x{10**decay:.3f} per step back in time"
-        )
-    title = f"Gradient flow at initialisation: {opts.seq_len} steps, hidden {opts.hidden_dim}"
-    save_plot(curves, output, title)
-    save_csv(curves, output.with_suffix(".csv"))
+        for init in opts.recurrent_init:
+            torch.manual_seed(opts.seed)
+            model = SequenceClassifier(
+                cell=cell, implementation=opts.implementation, hidden_dim=opts.hidden_dim,
+                forget_bias=opts.forget_bias, recurrent_init=init, optimizer=partial(torch.optim.Adam, lr=opts.lr),
+            )  # fmt: skip
+            for stage in stages:
+                if stage != "init":
+                    accuracy = train(model, opts.seq_len, opts.train_steps, opts.batch_size, opts.seed)
+                    print(f"{cell} {init}: trained {opts.train_steps} steps, last batch accuracy {accuracy:.3f}")
+                for state, norms in measure(model, x, y).items():
+                    label = f"{cell} {state} {init}"
+                    panels[stage][label] = norms
+                    styles[label] = {"color": colours[f"{cell} {state}"], "linestyle": dashes[init]}
+                    print(describe(f"{label} ({stage})", norms))
+                if cell == "rnn":
+                    print(rnn_bound(model, opts.seq_len))
+    output = opts.output
+    title = f"Gradient flow: {opts.seq_len} steps, hidden {opts.hidden_dim}, loss on the last output"
+    save_panels({f"at {s}" if s == "init" else s: curves for s, curves in panels.items()}, output, title, styles)
+    save_csv({f"{label} ({stage})": norms for stage, curves in panels.items() for label, norms in curves.items()},
+             output.with_suffix(".csv"))  # fmt: skip
     print(f"saved {output} and {output.with_suffix('.csv')}")

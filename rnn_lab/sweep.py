@@ -1,11 +1,15 @@
-"""``python -m rnn_lab sweep``: validation accuracy vs palindrome length for several cells and seeds.
+"""``python -m rnn_lab sweep``: test accuracy vs palindrome length for several cells, recurrent inits and seeds.
 
-Each run trains a fresh SequenceClassifier with the Lightning Trainer for at most ``--max_steps`` steps, validates
-every ``--val_every`` steps and stops early once validation accuracy reaches ``--target``. Runs go through the shared
-runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings are
-unchanged is reused from ``<root>/palindrome-sweep/runs/<cell>-L<length>-s<seed>/run.json``. The sweep folder
-``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (mean ± std per length and
-cell) and ``accuracy_vs_length.png``.
+Each run trains a fresh SequenceClassifier with the Lightning Trainer for at most ``--max_steps`` steps on the train
+split (80% of ``--num_samples``), validates every ``--val_every`` steps on the validation split (10%) and stops early
+once validation accuracy reaches ``--target``; the final model is then evaluated once on the held-out test split
+(10%, never seen in training or validation): that test accuracy is the sweep's number. ``--recurrent_init`` takes
+one or more inits, so one command gives the init ablation (cell x init x length x seed). Runs go through the shared
+runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings (its
+RunSpec) are unchanged is reused from ``<root>/palindrome-sweep/runs/<cell>-<init>-L<length>-s<seed>/run.json``.
+The sweep folder ``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (per cell, init
+and length; the breaking length per cell and init; definitions in rnn_lab.sweep_report) and
+``accuracy_vs_length.png``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 import torch
 
-from lab.errors import fail
+from lab.errors import fail, one_of
 from lab.runner import Job, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
 from rnn_lab.sweep_report import RunResult, read_results, write_report
@@ -46,6 +50,8 @@ class RunSpec:
     lr: float
     implementation: str
     recurrent_init: str = "default"
+    train_fraction: float = 0.8  # of num_samples; validation gets 1 - train_fraction - test_fraction
+    test_fraction: float = 0.1
 
 
 def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb: bool = False) -> dict[str, Any]:
@@ -69,12 +75,14 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
             if not trainer.sanity_checking:
                 history.append((trainer.global_step, float(trainer.callback_metrics["val/acc"])))
 
+    tags = [GROUP, spec.cell, spec.recurrent_init]
     seed_everything(spec.seed, verbose=False)
     data = PalindromeDataModule(
         seq_len=spec.seq_len,
         num_samples=spec.num_samples,
         batch_size=spec.batch_size,
-        train_fraction=0.9,
+        train_fraction=spec.train_fraction,
+        test_fraction=spec.test_fraction,
         seed=spec.seed,
     )
     model = SequenceClassifier(
@@ -94,9 +102,7 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
         check_val_every_n_epoch=None,
         gradient_clip_val=10.0,
         num_sanity_val_steps=0,
-        logger=[
-            make_wandb_logger(str(run_dir), run_dir.name, "gan-rnn-lab", GROUP, [GROUP, spec.cell], job_type=spec.cell)
-        ]
+        logger=[make_wandb_logger(str(run_dir), run_dir.name, "gan-rnn-lab", GROUP, tags, job_type=spec.cell)]
         if wandb
         else False,
         enable_checkpointing=False,
@@ -108,36 +114,46 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
     if not history or history[-1][0] != trainer.global_step:  # the budget ended between two validations
         trainer.validate(model, datamodule=data, verbose=False)
         history.append((trainer.global_step, float(trainer.callback_metrics["val/acc"])))
+    trainer.test(model, datamodule=data, verbose=False)  # the final model on the held-out test palindromes
     reached = [step for step, acc in history if acc >= spec.target]
     result = RunResult(
         cell=spec.cell,
+        recurrent_init=spec.recurrent_init,
         seq_len=spec.seq_len,
         seed=spec.seed,
+        test_acc=float(trainer.callback_metrics["test/acc"]),
         best_val_acc=max(acc for _, acc in history),
         final_val_acc=history[-1][1],
         steps=trainer.global_step,
         steps_to_target=reached[0] if reached else None,
+        max_steps=spec.max_steps,
         seconds=round(time.perf_counter() - start, 1),
     )
     if wandb:
-        trainer.loggers[0].experiment.summary.update({"best_val_acc": result.best_val_acc, "steps": result.steps})
+        summary = {"test_acc": result.test_acc, "best_val_acc": result.best_val_acc, "steps": result.steps}
+        trainer.loggers[0].experiment.summary.update(summary)
     return asdict(result)
 
 
 def parse_args(args: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rnn_lab sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100], help="palindrome lengths")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (data and weights)")
-    parser.add_argument("--cells", nargs="+", default=["rnn", "lstm"], choices=CELLS)
-    parser.add_argument("--max_steps", type=int, default=3000, help="step budget of each run")
+    # Lists take nargs="*" and are checked below, so an empty or misspelt one is one clear line, not argparse's usage.
+    parser.add_argument("--lengths", type=int, nargs="*", default=[10, 20, 30, 50, 75, 100, 150, 200],
+                        help="palindrome lengths (>= 2)")  # fmt: skip
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4], help="seeds (data and weights)")
+    parser.add_argument("--cells", nargs="*", default=list(CELLS), help=f"one or more of {', '.join(CELLS)}")
+    parser.add_argument("--recurrent_init", nargs="*", default=["default"],
+                        help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}: several give the "
+                        "init ablation (every cell, length and seed with each init)")  # fmt: skip
+    parser.add_argument("--max_steps", type=int, default=20_000, help="step cap of each run (early stopping ends most)")
     parser.add_argument("--val_every", type=int, default=100, help="validate every N steps")
     parser.add_argument("--target", type=float, default=0.995, help="stop a run once val accuracy reaches this")
     parser.add_argument("--hidden_dim", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--num_samples", type=int, default=50_000, help="samples per run (90%% train, 10%% val)")
+    parser.add_argument("--num_samples", type=int, default=50_000,
+                        help="samples per run (80%% train, 10%% validation, 10%% test, disjoint)")  # fmt: skip
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (gradient clipping at norm 10)")
     parser.add_argument("--implementation", default="torch", choices=IMPLEMENTATIONS)
-    parser.add_argument("--recurrent_init", default="default", choices=RECURRENT_INITS, help="recurrent weights' init")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--root", default="runs", help="the sweep writes <root>/palindrome-sweep/")
@@ -149,10 +165,18 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     )
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]
     opts = parser.parse_args(args)
+    for name, what in (("lengths", "length"), ("seeds", "seed"), ("cells", "cell"), ("recurrent_init", "init")):
+        if not getattr(opts, name):
+            fail(f"--{name} needs at least one {what}")
     if min(opts.lengths) < 2:
         fail(f"--lengths must be >= 2; got {min(opts.lengths)}")
-    if not opts.seeds:
-        fail("--seeds needs at least one seed")
+    try:
+        for cell in opts.cells:
+            one_of("--cells", cell, CELLS)
+        for init in opts.recurrent_init:
+            one_of("--recurrent_init", init, RECURRENT_INITS)
+    except ValueError as err:
+        fail(str(err))
     positive = ("max_steps", "val_every", "hidden_dim", "batch_size", "num_samples", "jobs", "threads")
     for name in positive:
         if getattr(opts, name) < 1:
@@ -171,6 +195,7 @@ def sweep_main(args: list[str]) -> Path:
     """Runs the sweep described by ``args`` and returns its folder."""
     opts = parse_args(args)
     lengths, cells = sorted(set(opts.lengths)), list(dict.fromkeys(opts.cells))
+    seeds, inits = list(dict.fromkeys(opts.seeds)), list(dict.fromkeys(opts.recurrent_init))
     run_dir = Path(opts.root) / GROUP
     run_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m rnn_lab sweep " + " ".join(args)
@@ -179,28 +204,30 @@ def sweep_main(args: list[str]) -> Path:
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
     common = {k: getattr(opts, k) for k in ("max_steps", "val_every", "target", "hidden_dim", "batch_size")}
-    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation", "recurrent_init")}
-    # Longest first, so the slow runs do not all end up at the tail of the pool.
+    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation")}
+    # Longest first, so the slow runs do not all end up at the tail of the pool. The RunSpec is the job's identity.
     jobs = [
-        Job(f"{cell}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
-            asdict(RunSpec(cell=cell, seq_len=length, seed=seed, **common)), options={"wandb": opts.wandb})
+        Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
+            asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, **common)),
+            options={"wandb": opts.wandb})
         for length in reversed(lengths)
-        for seed in opts.seeds
+        for seed in seeds
         for cell in cells
+        for init in inits
     ]  # fmt: skip
-    print(
-        f"Sweep: {len(jobs)} runs ({len(cells)} cells x {len(lengths)} lengths x {len(opts.seeds)} seeds) -> {run_dir}"
-    )
+    shape = f"{len(cells)} cells x {len(inits)} inits x {len(lengths)} lengths x {len(seeds)} seeds"
+    print(f"Sweep: {len(jobs)} runs ({shape}), at most {opts.max_steps} steps each -> {run_dir}")
 
     def describe(result: dict) -> str:
         reached = "never" if result["steps_to_target"] is None else f"step {result['steps_to_target']}"
-        accuracy = f"best val acc {result['best_val_acc']:.4f}"
-        return f"{accuracy}, {100 * opts.target:g}% reached {reached}, {result['steps']} steps"
+        accuracy = f"test acc {result['test_acc']:.4f} (best val {result['best_val_acc']:.4f})"
+        return f"{accuracy}, val {100 * opts.target:g}% reached {reached}, {result['steps']} steps"
 
     start = time.perf_counter()
     outcomes = run_jobs(jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun)
     results = sorted(
-        (RunResult(**o.result) for o in outcomes if not o.error), key=lambda r: (r.cell, r.seq_len, r.seed)
+        (RunResult(**o.result) for o in outcomes if not o.error),
+        key=lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed),
     )
     with open(run_dir / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])

@@ -1,88 +1,167 @@
-"""The palindrome sweep's table, plot and CSV reading (``python -m rnn_lab sweep`` writes them)."""
+"""The palindrome sweep's report (``python -m rnn_lab sweep`` writes it; ``--report CSV...`` redraws it).
+
+Definitions, written into results.md as well:
+
+- **test accuracy**: accuracy of a run's final model (when early stopping or the step cap ended it) on the held-out
+  test palindromes, never seen in training or validation; mean ± std over seeds.
+- **solved**: a run whose test accuracy is >= the target; a (cell, init, length) shows ``k/n``, k of its n seeds solved.
+- **steps to target**: the first validation step at which validation accuracy was >= the target (a multiple of
+  ``--val_every``); median and [min, max] over the seeds that got there.
+- **breaking length** of a (cell, init): the longest length L that at least ``ceil(0.8 n)`` of the n seeds solve
+  (4 of 5); a shorter length that fails is named beside it, as is "none" when no length is solved.
+
+``n`` is the number of seeds in the results: a run that failed or is missing counts as not solved.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
+import random
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from rnn_lab.cells import CELLS
+from lab.stats import format_mean_std
+from rnn_lab.cells import CELLS, RECURRENT_INITS
 
 
 @dataclass
 class RunResult:
     cell: str
+    recurrent_init: str
     seq_len: int
     seed: int
+    test_acc: float  # the final model on the test split: the sweep's number
     best_val_acc: float
     final_val_acc: float
     steps: int
-    steps_to_target: int | None
+    steps_to_target: int | None  # first validation step with val acc >= target
+    max_steps: int | None  # the step cap of the run (None: read from a CSV without it)
     seconds: float
 
 
-def summarise(results: list[RunResult], cells: list[str], lengths: list[int], target: float) -> str:
-    """Markdown: best validation accuracy (mean ± std over seeds) and median steps to reach the target."""
-
-    def cell_text(cell: str, length: int) -> tuple[str, str]:
-        runs = [r for r in results if r.cell == cell and r.seq_len == length]
-        if not runs:
-            return "-", "-"
-        acc = torch.tensor([r.best_val_acc for r in runs])
-        std = acc.std().item() if len(runs) > 1 else 0.0
-        solved = [r.steps_to_target for r in runs if r.steps_to_target is not None]
-        steps = (
-            f"{int(torch.tensor(solved).float().median().item())} ({len(solved)}/{len(runs)})" if solved else "never"
-        )
-        return f"{acc.mean().item():.3f} ± {std:.3f}", steps
-
-    header = "| length | " + " | ".join(f"{c} accuracy" for c in cells) + " | "
-    header += " | ".join(f"{c} steps to {100 * target:g}%" for c in cells) + " |"
-    lines = [header, "|---:|" + "---:|" * (2 * len(cells))]
-    for length in lengths:
-        texts = [cell_text(cell, length) for cell in cells]
-        lines.append(
-            f"| {length} | " + " | ".join(t[0] for t in texts) + " | " + " | ".join(t[1] for t in texts) + " |"
-        )
-    return "\n".join(lines) + "\n"
+def seeds_needed(n_seeds: int) -> int:
+    """Seeds that must solve a length for it to count in the breaking length: ceil(0.8 n), 4 of 5."""
+    return -(-4 * n_seeds // 5)
 
 
-def plot(results: list[RunResult], cells: list[str], lengths: list[int], path: Path) -> None:
-    """Best validation accuracy vs length: mean ± std over seeds per cell, each run as a dot, chance dashed."""
+def _groups(results: list[RunResult]) -> list[tuple[str, str]]:
+    """(cell, init) pairs present, in the order of CELLS and RECURRENT_INITS (unknown names last)."""
+    order = {name: i for i, name in enumerate((*CELLS, *RECURRENT_INITS))}
+    pairs = {(r.cell, r.recurrent_init) for r in results}
+    return sorted(pairs, key=lambda p: (order.get(p[0], 99), p[0], order.get(p[1], 99), p[1]))
+
+
+def _solved(run: RunResult, target: float) -> bool:
+    return not math.isnan(run.test_acc) and run.test_acc >= target
+
+
+def _steps_text(runs: list[RunResult], n_seeds: int) -> str:
+    reached = sorted(r.steps_to_target for r in runs if r.steps_to_target is not None)
+    if not reached:
+        return f"never (0/{n_seeds})"
+    return f"{statistics.median(reached):g} [{reached[0]}, {reached[-1]}] ({len(reached)}/{n_seeds})"
+
+
+def breaking_length(solved_by_length: dict[int, int], needed: int) -> tuple[int | None, str]:
+    """The longest length with at least ``needed`` solving seeds, and a note: shorter lengths that failed, or that
+    the longest tested length was solved (no break seen)."""
+    lengths = sorted(solved_by_length)
+    passed = [length for length in lengths if solved_by_length[length] >= needed]
+    if not passed:
+        return None, f"none: already {lengths[0]} fails" if lengths else "none"
+    best = passed[-1]
+    notes = []
+    failed_below = [length for length in lengths if length < best and length not in passed]
+    if failed_below:
+        notes.append("shorter lengths failed: " + ", ".join(map(str, failed_below)))
+    above = [length for length in lengths if length > best]
+    notes.append(f"{above[0]} fails" if above else "the longest tested: no break seen")
+    return best, "; ".join(notes)
+
+
+def summarise(results: list[RunResult], target: float) -> tuple[str, str]:
+    """Markdown tables: per (cell, init, length), and the breaking length per (cell, init)."""
+    lengths = sorted({r.seq_len for r in results})
+    n_seeds = len({r.seed for r in results})
+    needed = seeds_needed(n_seeds)
+    per_length = [
+        f"| cell | init | length | test accuracy | solved (test >= {100 * target:g}%) | steps to {100 * target:g}% "
+        "(val): median [min, max] (reached) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    breaking = [
+        f"| cell | init | breaking length | lengths solved by >= {needed}/{n_seeds} seeds | note |",
+        "|---|---|---:|---|---|",
+    ]
+    for cell, init in _groups(results):
+        solved_by_length = {}
+        for length in lengths:
+            runs = [r for r in results if (r.cell, r.recurrent_init, r.seq_len) == (cell, init, length)]
+            solved_by_length[length] = sum(_solved(r, target) for r in runs)
+            accuracy = format_mean_std([r.test_acc for r in runs], digits=3) if runs else "–"
+            per_length.append(
+                f"| {cell} | {init} | {length} | {accuracy} | {solved_by_length[length]}/{n_seeds} | "
+                f"{_steps_text(runs, n_seeds)} |"
+            )
+        best, note = breaking_length(solved_by_length, needed)
+        passed = ", ".join(str(length) for length in lengths if solved_by_length[length] >= needed) or "–"
+        breaking.append(f"| {cell} | {init} | {best if best is not None else 'none'} | {passed} | {note} |")
+    return "\n".join(per_length) + "\n", "\n".join(breaking) + "\n"
+
+
+def plot(results: list[RunResult], path: Path, target: float) -> None:
+    """Test accuracy vs length: a colour per cell, a line style per init, every seed as a jittered point, the mean
+    over seeds as a line; chance and the target dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for cell in cells:
-        xs, means, stds = [], [], []
-        for length in lengths:
-            acc = torch.tensor([r.best_val_acc for r in results if r.cell == cell and r.seq_len == length])
-            if acc.numel():
-                xs.append(length)
-                means.append(acc.mean().item())
-                stds.append(acc.std().item() if acc.numel() > 1 else 0.0)
-        line = ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=cell)
-        runs = [r for r in results if r.cell == cell]
+    jitter = random.Random(0)  # the same picture from the same results
+    styles = dict(zip(RECURRENT_INITS, ("-", "--", ":", "-."), strict=False))
+    markers = dict(zip(RECURRENT_INITS, ("o", "^", "s", "D"), strict=False))
+    lengths = sorted({r.seq_len for r in results})
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    groups = _groups(results)
+    for index, (cell, init) in enumerate(groups):
+        shift = 0.05 * (2 * index / max(len(groups) - 1, 1) - 1)  # each (cell, init) cloud a little apart, log-x
+        color = f"C{CELLS.index(cell)}" if cell in CELLS else None
+        runs = [r for r in results if (r.cell, r.recurrent_init) == (cell, init) and not math.isnan(r.test_acc)]
+        xs = sorted({r.seq_len for r in runs})
+        means = [statistics.fmean(r.test_acc for r in runs if r.seq_len == x) for x in xs]
+        (line,) = ax.plot(xs, means, linestyle=styles.get(init, "-"), color=color, label=f"{cell} {init} (mean)")
         ax.scatter(
-            [r.seq_len for r in runs], [r.best_val_acc for r in runs], s=12, alpha=0.4, color=line[0].get_color()
+            [r.seq_len * math.exp(shift + jitter.uniform(-0.012, 0.012)) for r in runs],
+            [r.test_acc for r in runs],
+            s=14,
+            alpha=0.5,
+            color=line.get_color(),
+            marker=markers.get(init, "o"),
         )
-    ax.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xlabel("palindrome length")
-    ax.set_ylabel("best validation accuracy")
+    ax.axhline(0.1, color="grey", linestyle=":", linewidth=1, label="chance (10%)")
+    ax.axhline(target, color="black", linestyle="--", linewidth=0.8, label=f"target ({100 * target:g}%)")
+    ax.set_xscale("log")
+    ax.set_xticks(lengths, [str(length) for length in lengths])
+    ax.minorticks_off()
+    ax.set_xlabel("palindrome length (points: seeds, jittered sideways)")
+    ax.set_ylabel("test accuracy (final model)")
     ax.set_ylim(0, 1.05)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, ncol=2, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def read_results(paths: list[str]) -> list[RunResult]:
-    """Rows of one or more results.csv files."""
+    """Rows of one or more results.csv files (one written before the test split reads with NaN test accuracy and
+    the default init)."""
+
+    def optional_int(text: str | None) -> int | None:
+        return int(text) if text else None
+
     results = []
     for path in paths:
         with open(path, newline="") as handle:
@@ -90,12 +169,15 @@ def read_results(paths: list[str]) -> list[RunResult]:
                 results.append(
                     RunResult(
                         cell=row["cell"],
+                        recurrent_init=row.get("recurrent_init") or "default",
                         seq_len=int(row["seq_len"]),
                         seed=int(row["seed"]),
+                        test_acc=float(row.get("test_acc") or "nan"),
                         best_val_acc=float(row["best_val_acc"]),
                         final_val_acc=float(row["final_val_acc"]),
                         steps=int(row["steps"]),
-                        steps_to_target=int(row["steps_to_target"]) if row["steps_to_target"] else None,
+                        steps_to_target=optional_int(row["steps_to_target"]),
+                        max_steps=optional_int(row.get("max_steps")),
                         seconds=float(row["seconds"]),
                     )
                 )
@@ -103,15 +185,26 @@ def read_results(paths: list[str]) -> list[RunResult]:
 
 
 def write_report(results: list[RunResult], run_dir: Path, command: str, target: float) -> str:
-    """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown table."""
-    cells = [cell for cell in CELLS if any(r.cell == cell for r in results)]
-    lengths = sorted({r.seq_len for r in results})
+    """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown below the command line."""
     seeds = sorted({r.seed for r in results})
-    table = summarise(results, cells, lengths, target)
-    (run_dir / "results.md").write_text(
-        f"Command: `{command.strip()}`\n\nBest validation accuracy over seeds {seeds} (mean ± std); steps to "
-        f"{100 * target:g}%: median over the seeds that got there (how many did; the lower middle value for an "
-        f"even count).\n\n{table}"
+    n, needed, pct = len(seeds), seeds_needed(len(seeds)), f"{100 * target:g}%"
+    caps = sorted({r.max_steps for r in results if r.max_steps is not None})
+    cap = f"at most {', '.join(map(str, caps))} steps per run" if caps else "step cap not recorded in the CSV"
+    per_length, breaking = summarise(results, target)
+    groups = ", ".join(f"{cell} {init}" for cell, init in _groups(results))
+    text = (
+        f"Palindrome sweep: {groups}; lengths {sorted({r.seq_len for r in results})}; seeds {seeds} (n = {n}); {cap}, "
+        f"early stopping once validation accuracy >= {pct}.\n\n"
+        f"- **test accuracy**: the final model of each run (when early stopping or the step cap ended it) on the "
+        f"held-out test palindromes, never seen in training or validation; mean ± std over the seeds.\n"
+        f"- **solved**: a seed whose test accuracy is >= {pct}; `k/{n}` = k of the {n} seeds (a failed run counts "
+        f"as not solved).\n"
+        f"- **steps to {pct}**: the first validation step with validation accuracy >= {pct}; median and [min, max] "
+        f"over the seeds that got there (how many did in brackets).\n"
+        f"- **breaking length**: the longest length L such that >= {needed}/{n} seeds solve L (ceil(0.8 n)); "
+        f"the note names any shorter length that failed, and the next length, which fails.\n\n"
+        f"### Per cell, init and length\n\n{per_length}\n### Breaking length\n\n{breaking}"
     )
-    plot(results, cells, lengths, run_dir / "accuracy_vs_length.png")
-    return table
+    (run_dir / "results.md").write_text(f"Command: `{command.strip()}`\n\n{text}")
+    plot(results, run_dir / "accuracy_vs_length.png", target)
+    return text

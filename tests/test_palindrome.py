@@ -1,4 +1,4 @@
-"""The palindrome data: correct samples, reproducible, disjoint splits, clear errors."""
+"""The palindrome data: correct samples, reproducible, disjoint train/validation/test splits, clear errors."""
 
 import pytest
 import torch
@@ -63,7 +63,26 @@ def test_datamodule_batches_one_hot_and_digits():
             assert x.shape == (32, 6, 10) and x.dtype == torch.float32 and torch.all(x.sum(-1) == 1)
         else:
             assert x.shape == (32, 6) and x.dtype == torch.int64
-    assert len(data.train_set) == 800 and len(data.val_set) == 200
+    assert len(data.train_set) == 800 and len(data.val_set) == 100 and len(data.test_set) == 100
+
+
+@pytest.mark.parametrize(("seq_len", "num_samples"), [(20, 20_000), (6, 500), (6, 5_000), (3, 2_000)])
+def test_train_validation_and_test_share_no_palindrome(seq_len, num_samples):
+    """Three splits in the shares asked for (80/10/10), pairwise disjoint, with or without repeated samples."""
+    splits = palindrome_splits(seq_len, num_samples, (0.8, 0.1, 0.1), seed=0)
+    assert [len(y) for _, y in splits] == [round(0.8 * num_samples), round(0.1 * num_samples), round(0.1 * num_samples)]
+    sets = [{tuple(row) for row in x.tolist()} for x, _ in splits]
+    assert not sets[0] & sets[1] and not sets[0] & sets[2] and not sets[1] & sets[2]
+
+
+def test_datamodule_test_loader_reads_the_test_split():
+    """``test`` evaluates the held-out test palindromes, not the validation ones."""
+    data = PalindromeDataModule(seq_len=20, num_samples=2000, batch_size=32, train_fraction=0.7, test_fraction=0.2)
+    data.setup("test")
+    x_test, _ = next(iter(data.test_dataloader()))
+    x_val, _ = next(iter(data.val_dataloader()))
+    assert len(data.test_set) == 400 and len(data.val_set) == 200 and x_test.shape[0] == 400
+    assert not {tuple(r) for r in x_test.tolist()} & {tuple(r) for r in x_val.tolist()}
 
 
 @pytest.mark.parametrize(
@@ -75,6 +94,9 @@ def test_datamodule_batches_one_hot_and_digits():
         ({"train_fraction": 1.0}, "train_fraction"),
         ({"train_fraction": 0.0}, "train_fraction"),
         ({"num_samples": 1}, "empty"),
+        ({"num_samples": 5}, "empty"),
+        ({"test_fraction": 0.0}, "test_fraction"),
+        ({"train_fraction": 0.8, "test_fraction": 0.2}, "test_fraction"),
     ],
 )
 def test_bad_sizes_are_rejected(kwargs, words):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rnn_lab.cells import make_cell
+from rnn_lab.cells import lstm_unrolled, make_cell, recurrent_weights
 from rnn_lab.classifier import SequenceClassifier
 
 
@@ -115,3 +115,20 @@ def test_classifier_passes_recurrent_init_to_its_cell():
     assert model.hparams.recurrent_init == "orthogonal"
     for block in model.cell.weight_hh.detach().split(8):
         torch.testing.assert_close(block @ block.t(), torch.eye(8), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("implementation", ["manual", "torch"])
+def test_lstm_unrolled_matches_the_cell_and_its_c_t_carries_the_h_t_path(implementation):
+    """The plain-op unroll used by gradient probes gives the cell's own h_t and c_T (to 1e-5), and its c_t sits under
+    h_t: at the last step ∂L/∂c_T = ∂L/∂h_T ⊙ o_T ⊙ (1 - tanh² c_T), with o_T = h_T / tanh(c_T)."""
+    torch.manual_seed(0)
+    cell = make_cell("lstm", implementation, 10, 16, recurrent_init="orthogonal")
+    x = torch.randn(4, 7, 10)
+    out, (_, c_n) = cell(x)
+    hs, cs = lstm_unrolled(x, recurrent_weights(cell))
+    torch.testing.assert_close(torch.stack(hs, dim=1), out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cs[-1], c_n[0], atol=1e-5, rtol=1e-5)
+    loss = (hs[-1] * torch.linspace(-1, 1, 16)).sum()
+    d_h, d_c = torch.autograd.grad(loss, [hs[-1], cs[-1]])
+    tanh_c = cs[-1].detach().tanh()
+    torch.testing.assert_close(d_c, d_h * (hs[-1].detach() / tanh_c) * (1 - tanh_c**2), atol=1e-5, rtol=1e-4)

@@ -1,59 +1,93 @@
-"""The length sweep and the gradient-flow measurements write their files and show the expected behaviour."""
+"""The length sweep: its runs, its report (tables, breaking length, plot) and its refusals of bad input."""
 
 import csv
+from dataclasses import asdict, fields
 
 import pytest
-import torch
-from pytorch_lightning import Trainer
-from pytorch_lightning.loggers import CSVLogger
+from conftest import run_module
 
-from callbacks.gradient_flow import GradientFlow
-from datamodules.palindrome import PalindromeDataModule
-from rnn_lab.classifier import SequenceClassifier
-from rnn_lab.gradient_flow import main as gradient_flow_main
 from rnn_lab.sweep import sweep_main
+from rnn_lab.sweep_report import RunResult, breaking_length, read_results, seeds_needed, write_report
 
 
 @pytest.mark.slow
 def test_sweep_writes_csv_markdown_png_and_learns_short_palindromes(tmp_path, capsys):
-    """Two tiny lengths, one seed: one CSV row per run, a markdown table, a PNG, and accuracy far above chance."""
-    args = ["--lengths", "3", "4", "--seeds", "0", "--max_steps", "150", "--val_every", "50", "--num_samples", "2000"]
-    run_dir = sweep_main([*args, "--hidden_dim", "32", "--jobs", "1", "--root", str(tmp_path)])
+    """Two tiny lengths, one seed, two inits: a CSV row per run with its test accuracy, run folders named
+    cell-init-L<length>-s<seed>, the tables, a PNG, accuracy far above chance; a second call reuses every run."""
+    args = ["--lengths", "3", "4", "--seeds", "0", "--max_steps", "150", "--val_every", "50", "--num_samples", "2000",
+            "--cells", "rnn", "lstm", "--recurrent_init", "default", "orthogonal", "--hidden_dim", "32", "--jobs", "1",
+            "--no-wandb", "--root", str(tmp_path)]  # fmt: skip
+    run_dir = sweep_main(args)
     rows = list(csv.DictReader(open(run_dir / "results.csv")))
-    assert {(r["cell"], r["seq_len"]) for r in rows} == {("rnn", "3"), ("rnn", "4"), ("lstm", "3"), ("lstm", "4")}
-    assert all(float(r["best_val_acc"]) > 0.5 for r in rows)  # chance is 0.1: no "stuck at 10%" evaluation bug
+    assert {(r["cell"], r["recurrent_init"], r["seq_len"]) for r in rows} == {
+        (cell, init, length) for cell in ("rnn", "lstm") for init in ("default", "orthogonal") for length in ("3", "4")
+    }
+    assert all(float(r["test_acc"]) > 0.5 for r in rows)  # chance is 0.1: no "stuck at 10%" evaluation bug
+    assert all(r["max_steps"] == "150" and r["best_val_acc"] and r["final_val_acc"] for r in rows)
+    assert (run_dir / "runs" / "lstm-orthogonal-L4-s0" / "run.json").is_file()
     table = (run_dir / "results.md").read_text()
-    assert "| 3 |" in table and "| 4 |" in table and "lstm accuracy" in table
+    assert "| lstm | orthogonal | 4 |" in table and "| rnn | default |" in table and "at most 150 steps" in table
     assert (run_dir / "accuracy_vs_length.png").stat().st_size > 1000
-    assert capsys.readouterr().out.count("] ") >= 4  # one line per finished run
+    assert capsys.readouterr().out.count("] ") >= 8  # one line per finished run
+    sweep_main(args)
+    assert capsys.readouterr().out.count("(reused)") == 8  # the RunSpec is the identity: nothing changed, nothing ran
 
 
-def test_gradient_flow_command_writes_png_and_rnn_gradients_vanish(tmp_path):
-    """Over 100 steps the RNN's ||dL/dh_t|| falls by > 1e6 from the last step to the first; the LSTM's by less."""
-    output = tmp_path / "flow.png"
-    gradient_flow_main(["--output", str(output), "--batch_size", "32", "--hidden_dim", "64"])
-    assert output.stat().st_size > 1000
-    rows = list(csv.DictReader(open(output.with_suffix(".csv"))))
-    assert len(rows) == 100
-    rnn = torch.tensor([float(r["rnn"]) for r in rows])
-    lstm = torch.tensor([float(r["lstm"]) for r in rows])
-    assert rnn[0] < 1e-6 * rnn[-1]
-    assert (rnn[:50] < rnn[50:].mean()).all()  # decays along the whole way back, not just at one end
-    assert lstm[0] / lstm[-1] > rnn[0] / rnn[-1]
+def _result(cell: str, init: str, length: int, seed: int, test_acc: float, steps_to_target: int | None) -> RunResult:
+    return RunResult(cell, init, length, seed, test_acc, test_acc, test_acc, 500, steps_to_target, 20_000, 1.0)
 
 
-def test_gradient_flow_callback_logs_and_saves_png(tmp_path):
-    """As a Trainer callback it logs the first/last ratio at start and end and saves a PNG in the run directory."""
-    torch.manual_seed(0)
-    data = PalindromeDataModule(seq_len=5, num_samples=512, batch_size=64)
-    model = SequenceClassifier(cell="rnn", hidden_dim=16)
-    logger = CSVLogger(tmp_path, name="flow")
-    trainer = Trainer(
-        accelerator="cpu", max_steps=2, limit_val_batches=1, logger=logger, callbacks=[GradientFlow(seq_len=30)],
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-    )  # fmt: skip
-    trainer.fit(model, datamodule=data)
-    run_dir = tmp_path / "flow" / "version_0"
-    assert (run_dir / "gradient_flow.png").stat().st_size > 1000
-    metrics = (run_dir / "metrics.csv").read_text()
-    assert "gradient_flow/start_first_over_last" in metrics and "gradient_flow/end_first_over_last" in metrics
+def test_report_tables_and_breaking_length_from_known_results(tmp_path):
+    """Known per-seed results give the exact rows: mean ± std, solved k/n, steps median [min, max] and the breaking
+    length (the longest length solved by >= 4 of 5 seeds, a failed shorter length named); the CSV reads back equal."""
+    solved = {10: 5, 20: 3, 30: 4, 50: 1}  # seeds (of 5) whose test accuracy reaches the target, per length
+    results = [
+        _result("rnn", "orthogonal", length, seed, 1.0 if seed < k else 0.5, 100 * (seed + 1) if seed < k else None)
+        for length, k in solved.items()
+        for seed in range(5)
+    ]
+    results += [_result("lstm", "default", length, seed, 0.1, None) for length in solved for seed in range(5)]
+    text = write_report(results, tmp_path, "python -m rnn_lab sweep", 0.995)
+    assert "| rnn | orthogonal | 30 | 0.900 ± 0.224 | 4/5 | 250 [100, 400] (4/5) |" in text
+    assert "| rnn | orthogonal | 10 | 1.000 ± 0.000 | 5/5 | 300 [100, 500] (5/5) |" in text
+    assert "| rnn | orthogonal | 30 | 10, 30 | shorter lengths failed: 20; 50 fails |" in text
+    assert "| lstm | default | none | – | none: already 10 fails |" in text
+    assert "such that >= 4/5 seeds solve L" in text and "at most 20000 steps per run" in text
+    assert text.index("| rnn | orthogonal |") < text.index("| lstm | default |")  # cells in the order of CELLS
+    assert (tmp_path / "results.md").read_text().startswith("Command: `python -m rnn_lab sweep`")
+    assert (tmp_path / "accuracy_vs_length.png").stat().st_size > 1000
+    with open(tmp_path / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in results)
+    assert read_results([str(tmp_path / "results.csv")]) == results
+
+
+@pytest.mark.parametrize(("n_seeds", "needed"), [(1, 1), (3, 3), (5, 4), (10, 8), (6, 5)])
+def test_breaking_length_needs_ceil_of_four_fifths_of_the_seeds(n_seeds, needed):
+    """ceil(0.8 n) seeds, computed without floating point."""
+    assert seeds_needed(n_seeds) == needed
+    assert breaking_length({10: needed, 20: needed - 1}, seeds_needed(n_seeds)) == (10, "20 fails")
+    assert breaking_length({10: needed}, needed) == (10, "the longest tested: no break seen")
+
+
+SWEEP_REFUSALS = [
+    (["--lengths", "1", "5"], "error: --lengths must be >= 2; got 1"),
+    (["--seeds"], "error: --seeds needs at least one seed"),
+    (["--cells", "rnn", "lstn"], "error: --cells must be one of rnn, lstm, gru, got 'lstn'"),
+    (
+        ["--recurrent_init", "default", "xavier"],
+        "error: --recurrent_init must be one of default, orthogonal, got 'xavier'",
+    ),
+    (["--max_steps", "0"], "error: --max_steps must be positive; got 0"),
+]
+
+
+@pytest.mark.parametrize(("args", "line"), SWEEP_REFUSALS, ids=["length 1", "no seeds", "cell", "init", "max_steps"])
+def test_sweep_refuses_bad_input_in_one_line_before_writing(args, line, tmp_path):
+    """`python -m rnn_lab sweep` with a bad value: exactly one stderr line, exit 2, no folder created."""
+    root = tmp_path / "out"
+    result = run_module("rnn_lab", "sweep", *args, "--no-wandb", "--root", str(root), timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [line]
+    assert not root.exists()
