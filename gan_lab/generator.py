@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from pytorch_lightning import Callback
@@ -89,13 +90,13 @@ class ImageGeneratorMixin:
             self.train(was_training)  # type: ignore[attr-defined]
 
     @property
-    def checkpoint_monitor(self) -> tuple[str, str] | None:
+    def checkpoint_monitor(self) -> tuple[Any, ...] | None:
         """The metric that picks the best checkpoint: FID on MNIST, HQ points on 2-D mixtures, modes on Stacked
         MNIST (None when the run computes none of them: only ``last.ckpt`` is kept)."""
         if len(self.image_shape) == 1:
             return ("val/hq_percent", "max")
         if tuple(self.image_shape) == (1, 28, 28) and self.metrics_every_n_epochs > 0:
-            return ("val/fid", "min")
+            return ("val/fid", "min", self.metrics_every_n_epochs)  # compared on the epochs that compute FID
         return ("val/modes", "max") if tuple(self.image_shape) == (3, 28, 28) else None
 
     def configure_callbacks(self) -> list[Callback]:

@@ -64,17 +64,18 @@ def load_module(path: str | os.PathLike, kind: type, what: str, map_location: An
     return cls.load_from_checkpoint(path, map_location=map_location, weights_only=True).eval()
 
 
-def checkpoint_callback(monitor: tuple[str, str] | None) -> Any:
-    """The suite's ModelCheckpoint: ``last.ckpt`` always, and the best by ``monitor`` (key, "min"|"max"), top-1,
-    as ``best-epoch=NNN.ckpt``; without a monitor, the latest epoch."""
+def checkpoint_callback(monitor: tuple[str, ...] | None) -> Any:
+    """The suite's ModelCheckpoint: ``last.ckpt`` every epoch, and the best by ``monitor`` (key, "min"|"max"[,
+    every_n_epochs: the cadence at which the module computes that key]), top-1, as ``best-epoch=NNN.ckpt``, compared
+    on the epochs that have the key; without a monitor, the latest epoch."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     if monitor is None:
         return ModelCheckpoint(save_last=True)
-    key, mode = monitor
+    key, mode, *every = monitor
     return ModelCheckpoint(
         monitor=key, mode=mode, save_top_k=1, save_last=True, filename="best-epoch={epoch:03d}",
-        auto_insert_metric_name=False,
+        auto_insert_metric_name=False, every_n_epochs=every[0] if every else 1,
     )  # fmt: skip
 
 

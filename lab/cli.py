@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,8 @@ def main(
         **cli_kwargs: passed to ``LabCLI``.
     """
     argv = list(sys.argv[1:] if args is None else args)
+    # Lightning 2.6 calls a torch pytree API that torch 2.14 deprecates, once per run: not the user's concern
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     commands = commands or {}
     if argv and argv[0] in commands:
         commands[argv[0]](argv[1:])
