@@ -91,7 +91,14 @@ def fit_on_grid(family: list[str], tmp_path, *overrides: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", [["gan.yaml", "gan.protocol.yaml"], ["pacgan.yaml", "pacgan.protocol.yaml"]])
+@pytest.mark.parametrize(
+    "family",
+    [
+        ["gan.yaml", "gan.protocol.yaml"],
+        ["pacgan.yaml", "pacgan.protocol.yaml"],
+        ["pacgan.yaml", "pacgan.protocol_m4.yaml"],
+    ],
+)
 def test_protocol_families_train_a_few_batches_on_the_grid(family, tmp_path):
     """gan.protocol and pacgan.protocol compose into the protocol's nets and fit 4 batches through the real CLI."""
     model, final = fit_on_grid(family, tmp_path)
