@@ -87,7 +87,11 @@ class MultiGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         k = self.n_generators
-        parts = [self.forward_one(i, z[i::k]) for i in range(min(k, z.shape[0]))]
+        if self.shared_trunk:  # the trunk once on the whole batch (batch norm sees it all), then one head per slice
+            h = self.trunk(z)  # (B, hidden)
+            parts = [self.heads[i](h[i::k]) for i in range(min(k, z.shape[0]))]
+        else:
+            parts = [self.forward_one(i, z[i::k]) for i in range(min(k, z.shape[0]))]
         out = parts[0].new_empty(z.shape[0], *parts[0].shape[1:])  # (B, ...), in the parts' dtype (bf16 under autocast)
         for i, part in enumerate(parts):
             out[i::k] = part

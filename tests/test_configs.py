@@ -16,7 +16,9 @@ def compositions() -> dict[str, list]:
     """Config name -> the files composed for it, base first and tiny last; covers every YAML under configs/."""
     base, tiny = CONFIGS / "base.yaml", CONFIGS / "tiny.yaml"
     out = {f"gan/{p.stem}": [base, p, tiny] for p in sorted((CONFIGS / "gan").glob("*.yaml"))}
-    out |= {f"stacked/{p.stem}": [base, p, tiny] for p in sorted((CONFIGS / "stacked").glob("*.yaml"))}
+    for name, files in mixture_families(CONFIGS / "stacked").items():  # <family>.<variant>.yaml after <family>.yaml
+        out[f"stacked/{name}"] = [base, *files, tiny]
+        out[f"stacked/{name}+cpu"] = [base, *files, CONFIGS / "stacked" / "cpu.yaml", tiny]  # the CPU budget, last
     out |= {f"rnn/{p.stem}": [base, p, tiny] for p in sorted((CONFIGS / "rnn").glob("*.yaml"))}
     gan = CONFIGS / "gan" / "gan.yaml"
     out |= {f"ablations/{p.stem}": [base, gan, p, tiny] for p in sorted((CONFIGS / "ablations").glob("*.yaml"))}

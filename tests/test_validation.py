@@ -81,9 +81,37 @@ MIXTURE_CASES = [
     (
         "no generators",
         ["--config=" + str(REPO / "configs/mixtures/madgan.yaml"), f"{G}.n_generators=0"],
-        "n_generators",
+        "error: n_generators must be >= 1, got 0",
     ),
 ]
+# The protocol's nets, MAD-GAN g25 and PacDCGAN2, each composed as its family is: (case id, config files between
+# base.yaml and tiny.yaml, overrides, the phrase or whole line)
+D = "--model.init_args.discriminator.init_args"
+GAN_PROTOCOL = ["mixtures/grid.yaml", "mixtures/gan.yaml", "mixtures/gan.protocol.yaml"]
+PACGAN_PROTOCOL = ["mixtures/grid.yaml", "mixtures/pacgan.yaml", "mixtures/pacgan.protocol.yaml"]
+MADGAN_G25 = ["mixtures/grid.yaml", "mixtures/madgan.yaml", "mixtures/madgan.g25.yaml"]
+PACDCGAN2 = ["stacked/dcgan.yaml", "stacked/dcgan.pac2.yaml"]
+PROTOCOL_CASES = [
+    ("maxout pieces 0", GAN_PROTOCOL, [f"{D}.pieces=0"], "error: pieces must be >= 1, got 0"),
+    ("maxout n_layers 0", GAN_PROTOCOL, [f"{D}.n_layers=0"],
+     "error: in_dim, hidden_dim, n_layers and n_outputs must all be >= 1"),
+    ("maxout init_std < 0", GAN_PROTOCOL, [f"{D}.init_std=-0.5"],
+     "error: init_std must be a positive number (or null), got -0.5"),
+    ("generator init_std 0", GAN_PROTOCOL, [f"{G}.init_std=0"],
+     "error: init_std must be a positive number (or null), got 0.0"),
+    ("generator batch_norm not a bool", GAN_PROTOCOL, [f"{G}.batch_norm=maybe"], "batch_norm"),
+    ("protocol packing 0", PACGAN_PROTOCOL, ["--model.init_args.packing=0"], "error: packing must be >= 1, got 0"),
+    ("maxout not sized for the packing", PACGAN_PROTOCOL, ["--model.init_args.packing=3"], "in_dim: 6"),
+    ("protocol batch not divisible by the packing", PACGAN_PROTOCOL, ["--data.init_args.batch_size=201"],
+     "error: batch_size 201 is not divisible by the packing degree 2"),
+    ("g25 no generators", MADGAN_G25, [f"{G}.n_generators=0"], "error: n_generators must be >= 1, got 0"),
+    ("g25 discriminator not k + 1", MADGAN_G25, [f"{G}.n_generators=24"],
+     "error: the MAD-GAN discriminator must return (B, n_generators + 1) = (B, 25) logits, got (2, 26): set its "
+     "n_outputs to 25"),
+    ("pacdcgan2 packing 0", PACDCGAN2, ["--model.init_args.packing=0"], "error: packing must be >= 1, got 0"),
+    ("pacdcgan2 batch not divisible", PACDCGAN2, ["--data.init_args.batch_size=63"],
+     "error: batch_size 63 is not divisible by the packing degree 2"),
+]  # fmt: skip
 LSTM = configs("rnn/lstm.yaml")
 RNN_CASES = [
     ("seq_len 1", ["--data.seq_len=1"], "seq_len"),
@@ -116,6 +144,17 @@ def test_bad_mixture_config_fails_in_one_line(tmp_path, capsys, overrides, phras
     refused before training."""
     with pytest.raises(SystemExit) as stop:
         gan_main(["fit", *RING[:-1], overrides[0], RING[-1], f"--run.root={tmp_path}", *overrides[1:]])
+    assert_refused(capsys, stop, phrase, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "files, overrides, phrase", [c[1:] for c in PROTOCOL_CASES], ids=[c[0] for c in PROTOCOL_CASES]
+)
+def test_bad_protocol_config_fails_in_one_line(tmp_path, capsys, files, overrides, phrase):
+    """The protocol's maxout/batch-norm nets, PacGAN with them, MAD-GAN with 25 generators and PacDCGAN2 refuse a bad
+    value before training."""
+    with pytest.raises(SystemExit) as stop:
+        gan_main(["fit", *configs(*files), f"--run.root={tmp_path}", *overrides])
     assert_refused(capsys, stop, phrase, tmp_path)
 
 
