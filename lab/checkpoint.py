@@ -67,15 +67,19 @@ def load_module(path: str | os.PathLike, kind: type, what: str, map_location: An
 def checkpoint_callback(monitor: tuple[str, ...] | None) -> Any:
     """The suite's ModelCheckpoint: ``last.ckpt`` every epoch, and the best by ``monitor`` (key, "min"|"max"[,
     every_n_epochs: the cadence at which the module computes that key]), top-1, as ``best-epoch=NNN.ckpt``, compared
-    on the epochs that have the key; without a monitor, the latest epoch."""
+    every epoch; with a cadence > 1 or without a monitor, the latest epoch (so ``last.ckpt`` is written every epoch)."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     if monitor is None:
         return ModelCheckpoint(save_last=True)
     key, mode, *every = monitor
+    if every and every[0] > 1:
+        # Lightning writes last.ckpt only on epochs that also save a monitored checkpoint: with the key computed every
+        # few epochs, keep the latest epoch instead, so a killed run always resumes from its last finished epoch
+        return ModelCheckpoint(save_last=True)
     return ModelCheckpoint(
         monitor=key, mode=mode, save_top_k=1, save_last=True, filename="best-epoch={epoch:03d}",
-        auto_insert_metric_name=False, every_n_epochs=every[0] if every else 1,
+        auto_insert_metric_name=False,
     )  # fmt: skip
 
 
