@@ -51,12 +51,13 @@ def gradient_penalty(
     penalty's small gradient differences.
     """
     with torch.autocast(real.device.type, enabled=False):
-        real, fake = real.detach().float(), fake.detach().float()
+        dtype = torch.promote_types(real.dtype, torch.float32)  # float32 at least (float64 stays float64)
+        real, fake = real.detach().to(dtype), fake.detach().to(dtype)
         if alpha is None:
-            alpha = torch.rand(real.shape[0], device=real.device)
-        alpha = alpha.float().view(-1, *([1] * (real.dim() - 1)))  # (B, 1, 1, 1)
+            alpha = torch.rand(real.shape[0], device=real.device, dtype=dtype)
+        alpha = alpha.to(dtype).view(-1, *([1] * (real.dim() - 1)))  # (B, 1, 1, 1)
         x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-        scores = critic(x_hat).float()
+        scores = critic(x_hat).to(dtype)
         (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
         norms = grad.flatten(1).norm(2, dim=1)  # (B,)
         return ((norms - 1) ** 2).mean()

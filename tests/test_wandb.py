@@ -152,6 +152,7 @@ def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir,
         *("fit", "--config", str(CONFIGS / "base.yaml"), "--config", str(CONFIGS / "gan" / "wgan.yaml")),
         *("--config", str(CONFIGS / "tiny.yaml"), "--run.root", str(root), "--run.wandb", "true"),
         *("--model.init_args.metrics_samples", "64", "--model.init_args.sample_every_n_epochs", "0"),
+        *("--model.init_args.metrics_every_n_epochs", "1"),  # FID every epoch: a best-FID checkpoint each epoch
     ]
     env = {"LAB_DATA_DIR": data_dir}
     first = run_module("gan_lab", *common, "--trainer.max_epochs", "1", env=env)
