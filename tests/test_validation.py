@@ -44,8 +44,15 @@ GAN_CASES = [
         "error: trainer.precision must be one of transformer-engine, transformer-engine-float16, 16-true, 16-mixed, "
         "bf16-true, bf16-mixed, 32-true, 64-true, 64, 32, 16, bf16, got 'bf17'",
     ),
-    ("unknown backbone", ["--model.init_args.metrics_every_n_epochs=1", "--trainer.callbacks+=callbacks.metrics.GenerativeMetrics",
-                          "--trainer.callbacks.backbone=resnet"], "error: backbone must be one of classifier, inception, got 'resnet'"),
+    (
+        "unknown backbone",
+        [
+            "--model.init_args.metrics_every_n_epochs=1",
+            "--trainer.callbacks+=callbacks.metrics.GenerativeMetrics",
+            "--trainer.callbacks.backbone=resnet",
+        ],
+        "error: backbone must be one of classifier, inception, got 'resnet'",
+    ),
     ("ema decay 1", ["--model.init_args.ema_decay=1.0"], "error: ema_decay must be in [0, 1), got 1.0"),
     ("packing without a packed critic", ["--model.init_args.packing=2"], "image_shape: [2, 28, 28]"),
 ]

@@ -50,8 +50,9 @@ def jobs(minutes: float, every: int) -> list[Job]:
 
 def curve(folder: Path) -> list[dict[str, float]]:
     """Rows of (epoch, time/train_s, val/...) of a finished candidate."""
-    rows = [row for row in load_run(folder).rows if "val/is" in row]
-    times = {row["epoch"]: row["time/train_s"] for row in load_run(folder).rows if "time/train_s" in row}
+    all_rows = load_run(folder).rows
+    rows = [row for row in all_rows if "val/is" in row]
+    times = {row["epoch"]: row["time/train_s"] for row in all_rows if "time/train_s" in row}
     return [{**row, "time/train_s": times.get(row["epoch"], float("nan"))} for row in rows]
 
 

@@ -99,22 +99,34 @@ class MixtureGenerator(nn.Module):
         return self.head(self.trunk(z))  # (B, out_dim)
 
 
-class MixtureDiscriminator(nn.Module):
+def _check_sizes(in_dim: int, hidden_dim: int, n_layers: int, n_outputs: int) -> None:
+    if min(in_dim, hidden_dim, n_layers, n_outputs) < 1:
+        raise ValueError("in_dim, hidden_dim, n_layers and n_outputs must all be >= 1")
+
+
+class _PointCritic(nn.Module):
+    """The shared half of the mixture discriminators: ``net`` = the ``hidden`` layers then a linear layer to
+    ``n_outputs`` logits, on points divided by ``scale``; logits ``(B,)`` when ``n_outputs`` is 1."""
+
+    def __init__(self, hidden: list[nn.Module], hidden_dim: int, n_outputs: int, scale: float) -> None:
+        super().__init__()
+        self.n_outputs, self.scale = n_outputs, _check_scale(scale)
+        self.net = nn.Sequential(*hidden, nn.Linear(hidden_dim, n_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x if self.scale == 1.0 else x / self.scale)  # (B, n_outputs)
+        return out.squeeze(1) if self.n_outputs == 1 else out
+
+
+class MixtureDiscriminator(_PointCritic):
     """point ``(B, in_dim)`` -> logits ``(B,)`` (``n_outputs`` = 1) or ``(B, n_outputs)`` (MAD-GAN: k + 1); the
     point is divided by ``scale`` first."""
 
     def __init__(
         self, in_dim: int = 2, hidden_dim: int = 128, n_layers: int = 2, n_outputs: int = 1, scale: float = 1.0
     ) -> None:
-        super().__init__()
-        if min(in_dim, hidden_dim, n_layers, n_outputs) < 1:
-            raise ValueError("in_dim, hidden_dim, n_layers and n_outputs must all be >= 1")
-        self.n_outputs, self.scale = n_outputs, _check_scale(scale)
-        self.net = nn.Sequential(_mlp(in_dim, hidden_dim, n_layers), nn.Linear(hidden_dim, n_outputs))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x if self.scale == 1.0 else x / self.scale)  # (B, n_outputs)
-        return out.squeeze(1) if self.n_outputs == 1 else out
+        _check_sizes(in_dim, hidden_dim, n_layers, n_outputs)
+        super().__init__([_mlp(in_dim, hidden_dim, n_layers)], hidden_dim, n_outputs, scale)
 
 
 class Maxout(nn.Module):
@@ -133,7 +145,7 @@ class Maxout(nn.Module):
         return h.amax(dim=-1)  # (B, out_features)
 
 
-class MaxoutDiscriminator(nn.Module):
+class MaxoutDiscriminator(_PointCritic):
     """point ``(B, in_dim)`` -> logits ``(B,)`` or ``(B, n_outputs)``: ``n_layers`` maxout layers of ``hidden_dim``
     units with ``pieces`` pieces each, then a linear layer (the sigmoid lives in the loss); the point is divided by
     ``scale`` first. PacGAN packs of m points: ``in_dim: 2 m``.
@@ -152,14 +164,7 @@ class MaxoutDiscriminator(nn.Module):
         scale: float = 1.0,
         init_std: float | None = None,
     ) -> None:
-        super().__init__()
-        if min(in_dim, hidden_dim, n_layers, n_outputs) < 1:
-            raise ValueError("in_dim, hidden_dim, n_layers and n_outputs must all be >= 1")
-        self.n_outputs, self.scale = n_outputs, _check_scale(scale)
+        _check_sizes(in_dim, hidden_dim, n_layers, n_outputs)
         layers = [Maxout(in_dim if i == 0 else hidden_dim, hidden_dim, pieces) for i in range(n_layers)]
-        self.net = nn.Sequential(*layers, nn.Linear(hidden_dim, n_outputs))
+        super().__init__(layers, hidden_dim, n_outputs, scale)
         _normal_init(self, _check_init_std(init_std))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x if self.scale == 1.0 else x / self.scale)  # (B, n_outputs)
-        return out.squeeze(1) if self.n_outputs == 1 else out
