@@ -6,7 +6,8 @@ A ``Job`` names a run folder, a target ``"module:function"`` called as ``functio
 (logging). ``resume`` is True when an attempt with the same config was killed before it finished: the target then
 continues from its last checkpoint when it has one. The worker writes ``<root>/<name>/run.json`` (config hash,
 result, seconds) and the run's console output to ``<root>/<name>/console.log``. A later call with the same config
-hash reuses ``run.json``; a changed config reruns.
+hash reuses ``run.json``; a changed config reruns. ``then`` makes a set adaptive: called with each outcome (reused
+or new) it may return more jobs, which join the queue (e.g. the next length once every seed of this one finished).
 For CLI runs, ``resolved_config`` gives the config as the CLI resolves it (every default and composed file), so
 editing a YAML that a run uses also reruns it.
 """
@@ -20,7 +21,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -129,38 +130,54 @@ def run_jobs(
     threads: int = 1,
     describe: Callable[[dict[str, Any]], str] = lambda result: "done",
     reuse: bool = True,
+    then: Callable[[Outcome], Sequence[Job]] | None = None,
 ) -> list[Outcome]:
     """Runs every job (``workers`` at a time, ``threads`` torch threads each), reusing finished ones; prints one
-    line per job as it finishes and returns the outcomes in the order of ``jobs``."""
+    line per job as it finishes and returns the outcomes in the order the jobs were queued. ``then(outcome)`` may
+    queue more jobs after each outcome."""
     root = Path(root)
-    names = [job.name for job in jobs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"job names must be unique, got {len(names) - len(set(names))} repeated")
+    order: list[str] = []
     outcomes: dict[str, Outcome] = {}
-    todo = []
-    for job in jobs:
-        done = finished(job, root) if reuse else None
-        if done is not None:
-            outcomes[job.name] = done
-        else:
-            todo.append(job)
-    count = 0
+    queue: list[Job] = []
+
+    def enqueue(new: Sequence[Job]) -> None:
+        for job in new:
+            if job.name in order:
+                raise ValueError(f"job names must be unique, got {job.name!r} twice")
+            order.append(job.name)
+            queue.append(job)
 
     def report(outcome: Outcome) -> None:
-        nonlocal count
-        count += 1
+        outcomes[outcome.job.name] = outcome
         status = outcome.error or describe(outcome.result)
         tail = "reused" if outcome.reused else f"{outcome.seconds:.0f} s"
-        print(f"[{count}/{len(jobs)}] {outcome.job.name}: {status} ({tail})", flush=True)
+        print(f"[{len(outcomes)}/{len(order)}] {outcome.job.name}: {status} ({tail})", flush=True)
+        if then is not None:
+            enqueue(then(outcome))
 
-    for outcome in outcomes.values():
-        report(outcome)
+    def take_reusable() -> list[Job]:
+        """Reports (and removes from the queue) every queued job with a finished run; returns the rest."""
+        rest = []
+        while queue:
+            job = queue.pop(0)
+            done = finished(job, root) if reuse else None
+            if done is None:
+                rest.append(job)
+            else:
+                report(done)  # may queue more jobs: the loop sees them
+        return rest
+
+    enqueue(jobs)
+    todo = take_reusable()
     if todo:
         context = get_context("spawn")  # fresh interpreters: no state leaks between runs
-        with ProcessPoolExecutor(min(workers, len(todo)), context, _set_threads, (threads,)) as pool:
-            futures = [pool.submit(execute, job, root) for job in todo]
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcomes[outcome.job.name] = outcome
-                report(outcome)
-    return [outcomes[job.name] for job in jobs]
+        with ProcessPoolExecutor(max(1, workers), context, _set_threads, (threads,)) as pool:
+            running = set()
+            while todo or running:
+                while todo and len(running) < workers:
+                    running.add(pool.submit(execute, todo.pop(0), root))
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    report(future.result())
+                todo += take_reusable()
+    return [outcomes[name] for name in order]

@@ -2,9 +2,13 @@
 
 Each run trains a fresh SequenceClassifier with the Lightning Trainer for at most ``--max_steps`` steps on the train
 split (80% of ``--num_samples``), validates every ``--val_every`` steps on the validation split (10%) and stops early
-once validation accuracy reaches ``--target``; the final model is then evaluated once on the held-out test split
+once validation accuracy reaches ``--target``, or as stuck once ``--patience`` steps pass without validation accuracy
+rising by a point (0.01) over its best; the final model is then evaluated once on the held-out test split
 (10%, never seen in training or validation): that test accuracy is the sweep's number. ``--recurrent_init`` takes
-one or more inits, so one command gives the init ablation (cell x init x length x seed). Runs go through the shared
+one or more inits, so one command gives the init ablation (cell x init x length x seed). The sweep is adaptive: each
+(cell, init) starts at the shortest length and goes on to the next one only while its seeds keep solving, so a length
+solved by fewer than ceil(0.8 n) seeds (the break) ends that cell's climb and no run is spent above its breaking
+length (``--all_lengths`` trains every length anyway). Runs go through the shared
 runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings (its
 RunSpec) are unchanged is reused from ``<root>/palindrome-sweep/runs/<cell>-<init>-L<length>-s<seed>/run.json``.
 The sweep folder ``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (per cell, init
@@ -27,9 +31,9 @@ from typing import Any
 import torch
 
 from lab.errors import fail, one_of
-from lab.runner import Job, run_jobs
+from lab.runner import Job, Outcome, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
-from rnn_lab.sweep_report import RunResult, read_results, write_report
+from rnn_lab.sweep_report import RunResult, read_results, seeds_needed, write_report
 
 GROUP = "palindrome-sweep"
 
@@ -50,6 +54,8 @@ class RunSpec:
     lr: float
     implementation: str
     recurrent_init: str = "default"
+    patience: int = 2000  # steps without a gain of plateau_delta in val accuracy before a run stops as stuck
+    plateau_delta: float = 0.01
     train_fraction: float = 0.8  # of num_samples; validation gets 1 - train_fraction - test_fraction
     test_fraction: float = 0.1
 
@@ -93,7 +99,13 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
         one_hot=True,
         optimizer=partial(torch.optim.Adam, lr=spec.lr),
     )
-    stop = EarlyStopping(monitor="val/acc", mode="max", stopping_threshold=spec.target, patience=10**9)
+    stop = EarlyStopping(
+        monitor="val/acc",
+        mode="max",
+        stopping_threshold=spec.target,
+        patience=max(1, spec.patience // spec.val_every),  # counted in validations
+        min_delta=spec.plateau_delta,
+    )
     trainer = Trainer(
         accelerator="cpu",
         max_steps=spec.max_steps,
@@ -116,6 +128,7 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
         history.append((trainer.global_step, float(trainer.callback_metrics["val/acc"])))
     trainer.test(model, datamodule=data, verbose=False)  # the final model on the held-out test palindromes
     reached = [step for step, acc in history if acc >= spec.target]
+    ended = "target" if reached else "cap" if trainer.global_step >= spec.max_steps else "plateau"
     result = RunResult(
         cell=spec.cell,
         recurrent_init=spec.recurrent_init,
@@ -127,6 +140,7 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
         steps=trainer.global_step,
         steps_to_target=reached[0] if reached else None,
         max_steps=spec.max_steps,
+        ended=ended,
         seconds=round(time.perf_counter() - start, 1),
     )
     if wandb:
@@ -146,6 +160,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}: several give the "
                         "init ablation (every cell, length and seed with each init)")  # fmt: skip
     parser.add_argument("--max_steps", type=int, default=20_000, help="step cap of each run (early stopping ends most)")
+    parser.add_argument("--patience", type=int, default=2000,
+                        help="stop a run as stuck after this many steps without validation accuracy rising by 0.01 "
+                        "over its best")  # fmt: skip
     parser.add_argument("--val_every", type=int, default=100, help="validate every N steps")
     parser.add_argument("--target", type=float, default=0.995, help="stop a run once val accuracy reaches this")
     parser.add_argument("--hidden_dim", type=int, default=128)
@@ -157,6 +174,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--root", default="runs", help="the sweep writes <root>/palindrome-sweep/")
+    parser.add_argument("--all_lengths", action="store_true",
+                        help="also train the lengths above a (cell, init)'s break")  # fmt: skip
     parser.add_argument("--rerun", action="store_true", help="train again even runs whose settings are unchanged")
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                         help="log every run to W&B in the group palindrome-sweep (offline without a key)")  # fmt: skip
@@ -177,7 +196,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
             one_of("--recurrent_init", init, RECURRENT_INITS)
     except ValueError as err:
         fail(str(err))
-    positive = ("max_steps", "val_every", "hidden_dim", "batch_size", "num_samples", "jobs", "threads")
+    positive = ("max_steps", "patience", "val_every", "hidden_dim", "batch_size", "num_samples", "jobs", "threads")
     for name in positive:
         if getattr(opts, name) < 1:
             fail(f"--{name} must be positive; got {getattr(opts, name)}")
@@ -203,28 +222,55 @@ def sweep_main(args: list[str]) -> Path:
         print(write_report(read_results(opts.report), run_dir, command, opts.target))
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
-    common = {k: getattr(opts, k) for k in ("max_steps", "val_every", "target", "hidden_dim", "batch_size")}
-    common |= {k: getattr(opts, k) for k in ("num_samples", "lr", "implementation")}
-    # Longest first, so the slow runs do not all end up at the tail of the pool. The RunSpec is the job's identity.
-    jobs = [
-        Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
-            asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, **common)),
-            options={"wandb": opts.wandb})
-        for length in reversed(lengths)
-        for seed in seeds
-        for cell in cells
-        for init in inits
-    ]  # fmt: skip
+    common = {k: getattr(opts, k) for k in ("max_steps", "patience", "val_every", "target", "hidden_dim")}
+    common |= {k: getattr(opts, k) for k in ("batch_size", "num_samples", "lr", "implementation")}
+
+    def length_jobs(cell: str, init: str, length: int) -> list[Job]:
+        """Every seed of one (cell, init, length); the RunSpec is the job's identity."""
+        return [
+            Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
+                asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, **common)),
+                options={"wandb": opts.wandb})
+            for seed in seeds
+        ]  # fmt: skip
+
+    needed = seeds_needed(len(seeds))
+    pending: dict[tuple[str, str, int], list[bool]] = {}  # seeds of a (cell, init, length) finished so far: solved?
+
+    def climb(outcome: Outcome) -> list[Job]:
+        """Queues a (cell, init)'s next length once every seed of this one finished and enough of them solved it."""
+        spec = outcome.job.config
+        key = (spec["cell"], spec["recurrent_init"], spec["seq_len"])
+        solved = not outcome.error and outcome.result["test_acc"] >= opts.target
+        pending.setdefault(key, []).append(solved)
+        longer = [length for length in lengths if length > key[2]]
+        if len(pending[key]) < len(seeds) or sum(pending[key]) < needed or not longer:
+            return []
+        return length_jobs(key[0], key[1], longer[0])
+
+    if opts.all_lengths:  # longest first, so the slow runs do not all end up at the tail of the pool
+        jobs = [job for length in reversed(lengths) for cell in cells for init in inits
+                for job in length_jobs(cell, init, length)]  # fmt: skip
+    else:
+        jobs = [job for cell in cells for init in inits for job in length_jobs(cell, init, lengths[0])]
     shape = f"{len(cells)} cells x {len(inits)} inits x {len(lengths)} lengths x {len(seeds)} seeds"
-    print(f"Sweep: {len(jobs)} runs ({shape}), at most {opts.max_steps} steps each -> {run_dir}")
+    climbing = f"; each (cell, init) stops at the first length fewer than {needed} seeds solve"
+    climbing = "" if opts.all_lengths else climbing
+    print(
+        f"Sweep: up to {len(cells) * len(inits) * len(lengths) * len(seeds)} runs ({shape}), at most {opts.max_steps} "
+        f"steps each, stuck after {opts.patience} steps without a gain{climbing} -> {run_dir}"
+    )
 
     def describe(result: dict) -> str:
         reached = "never" if result["steps_to_target"] is None else f"step {result['steps_to_target']}"
         accuracy = f"test acc {result['test_acc']:.4f} (best val {result['best_val_acc']:.4f})"
-        return f"{accuracy}, val {100 * opts.target:g}% reached {reached}, {result['steps']} steps"
+        return f"{accuracy}, val {100 * opts.target:g}% reached {reached}, {result['steps']} steps ({result['ended']})"
 
     start = time.perf_counter()
-    outcomes = run_jobs(jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun)
+    outcomes = run_jobs(
+        jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun,
+        then=None if opts.all_lengths else climb,
+    )  # fmt: skip
     results = sorted(
         (RunResult(**o.result) for o in outcomes if not o.error),
         key=lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed),
@@ -233,7 +279,7 @@ def sweep_main(args: list[str]) -> Path:
         writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])
         writer.writeheader()
         writer.writerows(asdict(r) for r in results)
-    print(write_report(results, run_dir, command, opts.target))
+    print(write_report(results, run_dir, command, opts.target, lengths))
     if opts.wandb:
         from lab.loggers import log_group_table
 

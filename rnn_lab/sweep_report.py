@@ -8,7 +8,9 @@ Definitions, written into results.md as well:
 - **steps to target**: the first validation step at which validation accuracy was >= the target (a multiple of
   ``--val_every``); median and [min, max] over the seeds that got there.
 - **breaking length** of a (cell, init): the longest length L that at least ``ceil(0.8 n)`` of the n seeds solve
-  (4 of 5); a shorter length that fails is named beside it, as is "none" when no length is solved.
+  (4 of 5); a shorter length that fails is named beside it, as is "none" when no length is solved. The adaptive sweep
+  trains no length above the first one that breaks: those rows say "not run".
+- **ended**: how many runs stopped at the target, as stuck (no gain of a point for ``--patience`` steps), at the cap.
 
 ``n`` is the number of seeds in the results: a run that failed or is missing counts as not solved.
 """
@@ -39,6 +41,7 @@ class RunResult:
     steps_to_target: int | None  # first validation step with val acc >= target
     max_steps: int | None  # the step cap of the run (None: read from a CSV without it)
     seconds: float
+    ended: str = ""  # what ended the run: target, plateau (stuck: no gain for --patience steps) or cap
 
 
 def seeds_needed(n_seeds: int) -> int:
@@ -81,15 +84,16 @@ def breaking_length(solved_by_length: dict[int, int], needed: int) -> tuple[int 
     return best, "; ".join(notes)
 
 
-def summarise(results: list[RunResult], target: float) -> tuple[str, str]:
-    """Markdown tables: per (cell, init, length), and the breaking length per (cell, init)."""
-    lengths = sorted({r.seq_len for r in results})
+def summarise(results: list[RunResult], target: float, lengths: list[int] | None = None) -> tuple[str, str]:
+    """Markdown tables: per (cell, init, length), and the breaking length per (cell, init); ``lengths`` (default:
+    those in the results) may name lengths the adaptive sweep never reached."""
+    lengths = sorted({r.seq_len for r in results} | set(lengths or []))
     n_seeds = len({r.seed for r in results})
     needed = seeds_needed(n_seeds)
     per_length = [
         f"| cell | init | length | test accuracy | solved (test >= {100 * target:g}%) | steps to {100 * target:g}% "
-        "(val): median [min, max] (reached) |",
-        "|---|---|---:|---:|---:|---:|",
+        "(val): median [min, max] (reached) | ended: target / stuck / cap |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     breaking = [
         f"| cell | init | breaking length | lengths solved by >= {needed}/{n_seeds} seeds | note |",
@@ -99,14 +103,18 @@ def summarise(results: list[RunResult], target: float) -> tuple[str, str]:
         solved_by_length = {}
         for length in lengths:
             runs = [r for r in results if (r.cell, r.recurrent_init, r.seq_len) == (cell, init, length)]
+            if not runs:
+                per_length.append(f"| {cell} | {init} | {length} | not run: a shorter length broke | | | |")
+                continue
             solved_by_length[length] = sum(_solved(r, target) for r in runs)
-            accuracy = format_mean_std([r.test_acc for r in runs], digits=3) if runs else "–"
+            accuracy = format_mean_std([r.test_acc for r in runs], digits=3)
+            ended = " / ".join(str(sum(r.ended == e for r in runs)) for e in ("target", "plateau", "cap"))
             per_length.append(
                 f"| {cell} | {init} | {length} | {accuracy} | {solved_by_length[length]}/{n_seeds} | "
-                f"{_steps_text(runs, n_seeds)} |"
+                f"{_steps_text(runs, n_seeds)} | {ended} |"
             )
         best, note = breaking_length(solved_by_length, needed)
-        passed = ", ".join(str(length) for length in lengths if solved_by_length[length] >= needed) or "–"
+        passed = ", ".join(str(length) for length in solved_by_length if solved_by_length[length] >= needed) or "–"
         breaking.append(f"| {cell} | {init} | {best if best is not None else 'none'} | {passed} | {note} |")
     return "\n".join(per_length) + "\n", "\n".join(breaking) + "\n"
 
@@ -179,22 +187,26 @@ def read_results(paths: list[str]) -> list[RunResult]:
                         steps_to_target=optional_int(row["steps_to_target"]),
                         max_steps=optional_int(row.get("max_steps")),
                         seconds=float(row["seconds"]),
+                        ended=row.get("ended") or "",
                     )
                 )
     return results
 
 
-def write_report(results: list[RunResult], run_dir: Path, command: str, target: float) -> str:
+def write_report(
+    results: list[RunResult], run_dir: Path, command: str, target: float, lengths: list[int] | None = None
+) -> str:
     """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown below the command line."""
     seeds = sorted({r.seed for r in results})
     n, needed, pct = len(seeds), seeds_needed(len(seeds)), f"{100 * target:g}%"
     caps = sorted({r.max_steps for r in results if r.max_steps is not None})
     cap = f"at most {', '.join(map(str, caps))} steps per run" if caps else "step cap not recorded in the CSV"
-    per_length, breaking = summarise(results, target)
+    per_length, breaking = summarise(results, target, lengths)
     groups = ", ".join(f"{cell} {init}" for cell, init in _groups(results))
+    lengths = sorted({r.seq_len for r in results} | set(lengths or []))
     text = (
-        f"Palindrome sweep: {groups}; lengths {sorted({r.seq_len for r in results})}; seeds {seeds} (n = {n}); {cap}, "
-        f"early stopping once validation accuracy >= {pct}.\n\n"
+        f"Palindrome sweep: {groups}; lengths {lengths}; seeds {seeds} (n = {n}); {cap}, "
+        f"early stopping once validation accuracy >= {pct}, or as stuck once it stops rising (see ended).\n\n"
         f"- **test accuracy**: the final model of each run (when early stopping or the step cap ended it) on the "
         f"held-out test palindromes, never seen in training or validation; mean ± std over the seeds.\n"
         f"- **solved**: a seed whose test accuracy is >= {pct}; `k/{n}` = k of the {n} seeds (a failed run counts "

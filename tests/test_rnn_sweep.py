@@ -16,7 +16,7 @@ def test_sweep_writes_csv_markdown_png_and_learns_short_palindromes(tmp_path, ca
     cell-init-L<length>-s<seed>, the tables, a PNG, accuracy far above chance; a second call reuses every run."""
     args = ["--lengths", "3", "4", "--seeds", "0", "--max_steps", "150", "--val_every", "50", "--num_samples", "2000",
             "--cells", "rnn", "lstm", "--recurrent_init", "default", "orthogonal", "--hidden_dim", "32", "--jobs", "1",
-            "--no-wandb", "--root", str(tmp_path)]  # fmt: skip
+            "--all_lengths", "--no-wandb", "--root", str(tmp_path)]  # fmt: skip
     run_dir = sweep_main(args)
     rows = list(csv.DictReader(open(run_dir / "results.csv")))
     assert {(r["cell"], r["recurrent_init"], r["seq_len"]) for r in rows} == {
@@ -31,6 +31,22 @@ def test_sweep_writes_csv_markdown_png_and_learns_short_palindromes(tmp_path, ca
     assert capsys.readouterr().out.count("] ") >= 8  # one line per finished run
     sweep_main(args)
     assert capsys.readouterr().out.count("(reused)") == 8  # the RunSpec is the identity: nothing changed, nothing ran
+
+
+def test_the_sweep_climbs_lengths_only_while_its_seeds_solve_them(tmp_path, capsys):
+    """Adaptive by default: every seed solving (a target of 5%) climbs to the longest length; one step (chance, target
+    99%) breaks at the shortest, and the longer lengths are reported as not run."""
+    common = ["--lengths", "3", "4", "5", "--seeds", "0", "--cells", "rnn", "--hidden_dim", "8", "--num_samples", "200",
+              "--val_every", "1", "--jobs", "1", "--no-wandb"]  # fmt: skip
+    climbed = sweep_main([*common, "--max_steps", "2", "--target", "0.05", "--root", str(tmp_path / "a")])
+    assert [r["seq_len"] for r in csv.DictReader(open(climbed / "results.csv"))] == ["3", "4", "5"]
+    broke = sweep_main([*common, "--max_steps", "1", "--target", "0.99", "--root", str(tmp_path / "b")])
+    rows = list(csv.DictReader(open(broke / "results.csv")))
+    assert [(r["seq_len"], r["ended"]) for r in rows] == [("3", "cap")]
+    table = (broke / "results.md").read_text()
+    assert "| rnn | default | 4 | not run: a shorter length broke |" in table
+    assert "| rnn | default | none | – | none: already 3 fails |" in table
+    assert "each (cell, init) stops at the first length fewer than 1 seeds solve" in capsys.readouterr().out
 
 
 def _result(cell: str, init: str, length: int, seed: int, test_acc: float, steps_to_target: int | None) -> RunResult:

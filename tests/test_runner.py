@@ -61,3 +61,16 @@ def test_a_killed_attempt_of_the_same_config_is_resumed(tmp_path):
     (tmp_path / "x0" / "run.json").unlink()
     (tmp_path / "x0" / "started").write_text("another config")
     assert run_jobs([job], tmp_path, workers=1)[0].result == {"y": 9, "resumed": False}
+
+
+def test_then_queues_follow_up_jobs_after_new_and_reused_runs(tmp_path):
+    """``then`` makes a set adaptive: each outcome may queue the next job; a second call reuses the whole chain."""
+
+    def then(outcome):
+        x = outcome.job.config["x"]
+        return [Job(f"x{x + 1}", "test_runner:square", {"x": x + 1})] if x < 3 else []
+
+    first = run_jobs([Job("x1", "test_runner:square", {"x": 1})], tmp_path, workers=2, then=then)
+    assert [(o.job.name, o.result["y"], o.reused) for o in first] == [(f"x{x}", x * x, False) for x in (1, 2, 3)]
+    again = run_jobs([Job("x1", "test_runner:square", {"x": 1})], tmp_path, workers=2, then=then)
+    assert [o.result["y"] for o in again] == [1, 4, 9] and all(o.reused for o in again)
