@@ -6,7 +6,9 @@
 
 Each epoch draws ``samples_per_epoch`` fresh points (modes chosen uniformly) from a generator seeded by
 ``seed`` and the epoch number, so runs are reproducible and the model never sees the same point twice.
-Batches are ``(points, mode_index)`` with points ``(B, 2)`` float32 and mode_index ``(B,)`` int64.
+Batches are ``(points, mode_index)`` with points ``(B, 2)`` float32 and mode_index ``(B,)`` int64; with
+``batches_per_item`` k > 1 each loader item stacks k consecutive batches, ``(k, B, 2)`` and ``(k, B)``, the same points
+in the same order (``GANModule`` takes one critic step per batch of a stack).
 """
 
 from __future__ import annotations
@@ -55,19 +57,27 @@ class _MixtureStream(IterableDataset):
     (seed, e, r), so ranks see different points and a run resumed at epoch ``e`` (``epoch`` is in the datamodule's
     checkpoint state) sees the points an uninterrupted run would."""
 
-    def __init__(self, centres: torch.Tensor, std: float, batch_size: int, batches: int, seed: int) -> None:
+    def __init__(
+        self, centres: torch.Tensor, std: float, batch_size: int, batches: int, seed: int, per_item: int = 1
+    ) -> None:
         self.centres, self.std, self.batch_size, self.batches, self.seed = centres, std, batch_size, batches, seed
+        self.per_item = per_item  # batches stacked in one item (divides ``batches``)
         self.epoch = 0
         self.rank = 0
 
-    def __len__(self) -> int:  # batches per epoch: lets the Trainer know the run length (progress bar, schedules)
-        return self.batches
+    def __len__(self) -> int:  # items per epoch: lets the Trainer know the run length (progress bar, schedules)
+        return self.batches // self.per_item
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + self.rank * 1_000_003)
         self.epoch += 1
-        for _ in range(self.batches):
-            yield sample_mixture(self.centres, self.std, self.batch_size, generator)
+        for _ in range(len(self)):
+            if self.per_item == 1:
+                yield sample_mixture(self.centres, self.std, self.batch_size, generator)
+                continue
+            # batch by batch from the one generator, so a stack holds the points of per_item single batches
+            draws = [sample_mixture(self.centres, self.std, self.batch_size, generator) for _ in range(self.per_item)]
+            yield torch.stack([p for p, _ in draws]), torch.stack([m for _, m in draws])  # (k, B, 2), (k, B)
 
 
 class GaussianMixtureDataModule(pl.LightningDataModule):
@@ -83,6 +93,12 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         seed: data seed (independent of the model seed).
         value_range: always ``"none"`` (points are unbounded, so the generator's last layer is linear); present so
             the CLI's data -> model ``value_range`` link checks the generator like it does for images.
+        batches_per_item: k batches per loader item (a ``(k, B, 2)`` stack; must divide the batches of an epoch).
+            Training is the same as with k = 1 (same points, steps and weights, bit for bit), but Lightning's
+            per-batch work (hooks, progress bar, fetching) is paid once per k critic steps: on these tiny nets
+            it is as large as the step itself. Lightning's batch counters then count items: ``limit_train_batches``,
+            ``log_every_n_steps`` and the ``step`` of logged scalars; epochs, ``max_steps`` (optimizer steps) and
+            ``progress/generator_steps`` keep their meaning.
     """
 
     def __init__(
@@ -95,6 +111,7 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         batch_size: int = 512,
         seed: int = 0,
         value_range: str = "none",
+        batches_per_item: int = 1,
     ) -> None:
         super().__init__()
         if value_range != "none":
@@ -105,13 +122,20 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
             raise ValueError(
                 f"need batch_size >= 1 and samples_per_epoch >= batch_size, got {batch_size} and {samples_per_epoch}"
             )
+        batches = samples_per_epoch // batch_size
+        if batches_per_item < 1 or batches % batches_per_item:
+            raise ValueError(
+                f"batches_per_item must be >= 1 and divide the {batches} batches of an epoch "
+                f"(samples_per_epoch // batch_size), got {batches_per_item}"
+            )
         self.save_hyperparameters()
         self.kind, self.std, self.batch_size, self.seed = kind, float(std), batch_size, seed
         self.centres = mixture_centres(kind, n_modes, scale)  # (K, 2)
         self.n_modes, self.value_range = n_modes, value_range
         self.data_range = (-math.inf, math.inf)
         self.image_shape = (2,)
-        self._stream = _MixtureStream(self.centres, self.std, batch_size, samples_per_epoch // batch_size, seed)
+        self.batches_per_item = batches_per_item
+        self._stream = _MixtureStream(self.centres, self.std, batch_size, batches, seed, batches_per_item)
 
     def train_dataloader(self) -> DataLoader:
         trainer = getattr(self, "trainer", None)
