@@ -23,6 +23,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
 
+from callbacks.cuda_check import FastCudaCheck
 from callbacks.timing import TrainTime
 from lab.errors import DivergenceError
 from lab.paths import run_dir
@@ -158,6 +159,6 @@ def _to_tuples(value: Any) -> Any:
 
 
 def default_callbacks() -> list[Callback]:
-    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints, and the
-    training time (``time/train_s``, without evaluation)."""
-    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint(), TrainTime()]
+    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints, the
+    training time (``time/train_s``, without evaluation), and a cheap CUDA check on machines without a GPU."""
+    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint(), TrainTime(), FastCudaCheck()]
