@@ -45,9 +45,9 @@ def sample_mixture(
 
 
 class MixtureStream(IterableDataset):
-    """Yields whole batches of fresh mixture samples; epoch ``e`` on rank ``r`` draws from a generator seeded by
-    (seed, e, r), so ranks see different points and a run resumed at epoch ``e`` (``epoch`` is in the datamodule's
-    checkpoint state) sees the points an uninterrupted run would."""
+    """Yields whole batches of fresh mixture samples (or stacks of ``per_item`` consecutive batches); epoch ``e`` on
+    rank ``r`` draws from a generator seeded by (seed, e, r), so ranks see different points and a run resumed at epoch
+    ``e`` (``epoch`` is in the datamodule's checkpoint state) sees the points an uninterrupted run would."""
 
     def __init__(
         self, centres: torch.Tensor, std: float, batch_size: int, batches: int, seed: int, per_item: int = 1

@@ -40,7 +40,7 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         batches_per_item: k batches per loader item (a ``(k, B, 2)`` stack; must divide the batches of an epoch).
             Training is the same as with k = 1 (same points, steps and weights, bit for bit), but Lightning's
             per-batch work (hooks, progress bar, fetching) is paid once per k critic steps: on these tiny nets
-            it is as large as the step itself. Lightning's batch counters then count items: ``limit_train_batches``,
+            it is comparable to the step itself. Lightning's batch counters then count items: ``limit_train_batches``,
             ``log_every_n_steps`` and the ``step`` of logged scalars; epochs, ``max_steps`` (optimizer steps) and
             ``progress/generator_steps`` keep their meaning.
     """
