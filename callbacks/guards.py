@@ -23,6 +23,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch.optim import Optimizer
 
+from callbacks.cuda_check import FastCudaCheck
 from callbacks.timing import TrainTime
 from lab.errors import DivergenceError
 from lab.paths import run_dir
@@ -56,13 +57,13 @@ class DivergenceGuard(Callback):
     ) -> None:
         if not self.check_gradients:
             return
-        named = {id(p): name for name, p in pl_module.named_parameters()}
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if not params:
             return
-        norms = torch._foreach_norm([p.grad for p in params])
+        norms = torch._foreach_norm([p.grad for p in params])  # one fused kernel, one host sync below
         if torch.stack(norms).isfinite().all():
             return
+        named = {id(p): name for name, p in pl_module.named_parameters()}  # names only once something is wrong
         bad = next(named.get(id(p), "?") for p, n in zip(params, norms, strict=True) if not n.isfinite())
         self._fail(trainer, f"non-finite gradient of {bad}")
 
@@ -158,6 +159,6 @@ def _to_tuples(value: Any) -> Any:
 
 
 def default_callbacks() -> list[Callback]:
-    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints, and the
-    training time (``time/train_s``, without evaluation)."""
-    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint(), TrainTime()]
+    """Callbacks every run gets: divergence guard, checkpoint on Ctrl-C/SIGTERM, RNG states in checkpoints, the
+    training time (``time/train_s``, without evaluation), and a cheap CUDA check on machines without a GPU."""
+    return [DivergenceGuard(), InterruptCheckpoint(), RNGStateCheckpoint(), TrainTime(), FastCudaCheck()]

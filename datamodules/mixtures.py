@@ -6,68 +6,22 @@
 
 Each epoch draws ``samples_per_epoch`` fresh points (modes chosen uniformly) from a generator seeded by
 ``seed`` and the epoch number, so runs are reproducible and the model never sees the same point twice.
-Batches are ``(points, mode_index)`` with points ``(B, 2)`` float32 and mode_index ``(B,)`` int64.
+Batches are ``(points, mode_index)`` with points ``(B, 2)`` float32 and mode_index ``(B,)`` int64; with
+``batches_per_item`` k > 1 each loader item stacks k consecutive batches, ``(k, B, 2)`` and ``(k, B)``, the same points
+in the same order (``GANModule`` takes one critic step per batch of a stack).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
-KINDS = ("ring", "grid")
+from datamodules.mixture_stream import KINDS, MixtureStream, mixture_centres, sample_mixture
 
-
-def mixture_centres(kind: str, n_modes: int, scale: float) -> torch.Tensor:
-    """The mode centres ``(n_modes, 2)`` of a ring (``scale`` = radius) or a square grid (``scale`` = spacing)."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if n_modes < 1:
-        raise ValueError(f"n_modes must be >= 1, got {n_modes}")
-    if scale <= 0:
-        raise ValueError(f"radius/spacing must be > 0, got {scale}")
-    if kind == "ring":
-        angles = 2 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
-        centres = scale * torch.stack([angles.cos(), angles.sin()], dim=1)  # (K, 2)
-    else:
-        side = math.isqrt(n_modes)
-        if side * side != n_modes:
-            raise ValueError(f"a grid needs a square number of modes (e.g. 25), got {n_modes}")
-        axis = scale * (torch.arange(side, dtype=torch.float64) - (side - 1) / 2)
-        centres = torch.cartesian_prod(axis, axis)  # (K, 2)
-    return centres.float()
-
-
-def sample_mixture(
-    centres: torch.Tensor, std: float, n: int, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` points from the equal-weight isotropic mixture: (points ``(n, 2)``, mode index ``(n,)``)."""
-    modes = torch.randint(len(centres), (n,), generator=generator)
-    noise = torch.randn(n, centres.shape[1], generator=generator)
-    return centres[modes] + std * noise, modes
-
-
-class _MixtureStream(IterableDataset):
-    """Yields whole batches of fresh mixture samples; epoch ``e`` on rank ``r`` draws from a generator seeded by
-    (seed, e, r), so ranks see different points and a run resumed at epoch ``e`` (``epoch`` is in the datamodule's
-    checkpoint state) sees the points an uninterrupted run would."""
-
-    def __init__(self, centres: torch.Tensor, std: float, batch_size: int, batches: int, seed: int) -> None:
-        self.centres, self.std, self.batch_size, self.batches, self.seed = centres, std, batch_size, batches, seed
-        self.epoch = 0
-        self.rank = 0
-
-    def __len__(self) -> int:  # batches per epoch: lets the Trainer know the run length (progress bar, schedules)
-        return self.batches
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + self.rank * 1_000_003)
-        self.epoch += 1
-        for _ in range(self.batches):
-            yield sample_mixture(self.centres, self.std, self.batch_size, generator)
+__all__ = ["KINDS", "GaussianMixtureDataModule", "mixture_centres", "sample_mixture"]
 
 
 class GaussianMixtureDataModule(pl.LightningDataModule):
@@ -83,6 +37,12 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         seed: data seed (independent of the model seed).
         value_range: always ``"none"`` (points are unbounded, so the generator's last layer is linear); present so
             the CLI's data -> model ``value_range`` link checks the generator like it does for images.
+        batches_per_item: k batches per loader item (a ``(k, B, 2)`` stack; must divide the batches of an epoch).
+            Training is the same as with k = 1 (same points, steps and weights, bit for bit), but Lightning's
+            per-batch work (hooks, progress bar, fetching) is paid once per k critic steps: on these tiny nets
+            it is comparable to the step itself. Lightning's batch counters then count items: ``limit_train_batches``,
+            ``log_every_n_steps`` and the ``step`` of logged scalars; epochs, ``max_steps`` (optimizer steps) and
+            ``progress/generator_steps`` keep their meaning.
     """
 
     def __init__(
@@ -95,6 +55,7 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         batch_size: int = 512,
         seed: int = 0,
         value_range: str = "none",
+        batches_per_item: int = 1,
     ) -> None:
         super().__init__()
         if value_range != "none":
@@ -105,18 +66,27 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
             raise ValueError(
                 f"need batch_size >= 1 and samples_per_epoch >= batch_size, got {batch_size} and {samples_per_epoch}"
             )
+        batches = samples_per_epoch // batch_size
+        if batches_per_item < 1 or batches % batches_per_item:
+            raise ValueError(
+                f"batches_per_item must be >= 1 and divide the {batches} batches of an epoch "
+                f"(samples_per_epoch // batch_size), got {batches_per_item}"
+            )
         self.save_hyperparameters()
         self.kind, self.std, self.batch_size, self.seed = kind, float(std), batch_size, seed
         self.centres = mixture_centres(kind, n_modes, scale)  # (K, 2)
         self.n_modes, self.value_range = n_modes, value_range
         self.data_range = (-math.inf, math.inf)
         self.image_shape = (2,)
-        self._stream = _MixtureStream(self.centres, self.std, batch_size, samples_per_epoch // batch_size, seed)
+        self.batches_per_item = batches_per_item
+        self._stream = MixtureStream(self.centres, self.std, batch_size, batches, seed, batches_per_item)
 
     def train_dataloader(self) -> DataLoader:
         trainer = getattr(self, "trainer", None)
         self._stream.rank = trainer.global_rank if trainer is not None else 0
-        return DataLoader(self._stream, batch_size=None)
+        # A generator of its own: the iterator's base seed is then not drawn from the global RNG at each epoch, so a
+        # resumed run (RNG restored by RNGStateCheckpoint after the loaders are set up) draws the same noise.
+        return DataLoader(self._stream, batch_size=None, generator=torch.Generator().manual_seed(self.seed))
 
     def state_dict(self) -> dict[str, int]:
         """Saved in checkpoints: the epochs of data already drawn (a resumed run continues the stream)."""

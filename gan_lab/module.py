@@ -2,7 +2,10 @@
 
 The image-generator protocol (``lab.protocol.ImageGenerator``) is implemented by ``gan_lab.generator``.
 
-The loop (``training_step``; one training batch = one critic step):
+The loop (``training_step``; one training batch = one critic step; a loader item may hold a stack of k batches
+``(k, B, ...)``, e.g. ``GaussianMixtureDataModule(batches_per_item=k)``, and then takes k critic steps, exactly as k
+items of one batch would: same data, same noise, same schedule, same weights; only Lightning's per-batch work is paid
+once per item):
 
 1. ``discriminator_step(real, d_opt)``: fake = G(z) without grad; ``discriminator_loss(real, fake)``; toggle/
    zero_grad/manual_backward/[clip]/step; then ``after_discriminator_step()`` (WGAN's weight clipping lives there).
@@ -83,7 +86,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         metrics_samples: generated images per metric evaluation (10,000: the usual FID sample size).
         lr_schedule: ``constant`` (default) or ``linear``: both learning rates stay at their initial value for the
             first ``lr_decay_start`` fraction of the run's training batches (``trainer.max_epochs``), then fall
-            linearly to 0 at the last batch; stepped once per training batch through
+            linearly to 0 at the last batch; stepped once per critic step through
             ``torch.optim.lr_scheduler.LambdaLR`` (its state is in checkpoints, so a resumed run continues the decay).
             Lets a generator settle on sharp modes instead of jittering around them at the end of a budget.
         lr_decay_start: fraction of the run (0 <= f < 1) before the linear decay starts.
@@ -245,15 +248,21 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         return {"g_loss": loss.detach(), **metrics}
 
     def training_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> None:
-        real = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, C, H, W)
+        item = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, C, H, W), or a stack (k, B, C, H, W)
         g_opt, d_opt = self.optimizers()
-        metrics = self.discriminator_step(real, d_opt)
-        if self.critic_steps % self.n_critic == 0:
-            self._generator_metrics = self.generator_step(real, g_opt, d_opt)
-            if self.generator_ema is not None:
-                self.generator_ema.update_parameters(self.generator)
-        for scheduler in self._schedulers():
-            scheduler.step()
+        schedulers = self._schedulers()
+        stacked = item.dim() == len(self.image_shape) + 2  # k batches in one loader item: one critic step each
+        metrics: dict[str, Tensor] = {}
+        for real in item.unbind(0) if stacked else (item,):
+            if stacked and 0 <= self.trainer.max_steps <= self.trainer.global_step:
+                break  # a step budget ends inside a stack exactly where it would end with one batch per item
+            metrics = self.discriminator_step(real, d_opt)
+            if self.critic_steps % self.n_critic == 0:
+                self._generator_metrics = self.generator_step(real, g_opt, d_opt)
+                if self.generator_ema is not None:
+                    self.generator_ema.update_parameters(self.generator)
+            for scheduler in schedulers:
+                scheduler.step()
         if self._should_log():
             # the latest generator metrics are logged with every critic step that is logged
             metrics.update(getattr(self, "_generator_metrics", {}))
@@ -283,7 +292,11 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         ]
         if self.lr_schedule == "constant":
             return tuple(optimizers)
-        total = self.trainer.estimated_stepping_batches  # training batches of the whole run
+        total = self.trainer.estimated_stepping_batches  # training batches of the run (or max_steps, when fewer)
+        trainer, per_item = self.trainer, getattr(self.trainer.datamodule, "batches_per_item", 1)
+        if per_item > 1 and trainer.max_epochs not in (None, -1):  # loader items are stacks of k batches: count those
+            budget = trainer.max_steps if trainer.max_steps >= 0 else math.inf
+            total = min(trainer.num_training_batches * per_item * max(trainer.max_epochs, 1), budget)
         if not math.isfinite(total) or total < 1:
             raise ValueError("lr_schedule 'linear' needs a finite run: set trainer.max_epochs")
         start = self.lr_decay_start * total

@@ -51,8 +51,13 @@ def rnn_cases() -> dict[str, tuple[str, list[str]]]:
     return {"lstm": ("rnn_lab", [*config_args("rnn/lstm.yaml"), *DDP, *extra])}
 
 
+def mixture_cases() -> dict[str, tuple[str, list[str]]]:
+    """The ring GAN, 10 batches per loader item (ring.yaml): each rank draws its own points."""
+    return {"ring-gan": ("gan_lab", [*config_args("mixtures/ring.yaml", "mixtures/gan.yaml"), *DDP])}
+
+
 def all_cases() -> dict[str, tuple[str, list[str]]]:
-    return {**gan_cases(), **rnn_cases()}
+    return {**gan_cases(), **rnn_cases(), **mixture_cases()}
 
 
 def free_port() -> int:

@@ -202,3 +202,29 @@ def test_train_time_and_generator_steps_are_logged_each_epoch(data_dir, tmp_path
     restored = TrainTime()
     restored.load_state_dict(timer.state_dict())
     assert restored.seconds == timer.seconds
+
+
+def test_cuda_check_is_cheap_while_training_without_a_gpu(data_dir, tmp_path):
+    """FastCudaCheck unsets Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 during a fit when no GPU is visible (kept
+    with one), and puts it back when the Trainer tears down."""
+    import os
+
+    from pytorch_lightning import Callback
+
+    from callbacks.cuda_check import VARIABLE, FastCudaCheck
+
+    seen = []
+
+    class Probe(Callback):
+        def on_train_batch_start(self, *args) -> None:
+            seen.append(os.environ.get(VARIABLE))
+
+    assert os.environ.get(VARIABLE) == "1"  # set by importing Lightning
+    module = GAN(**tiny_nets(), sample_every_n_epochs=0, metrics_every_n_epochs=0)
+    data = MNISTDataModule(data_dir=data_dir, subset=2 * 8, batch_size=8, val_size=0)
+    trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                      callbacks=[FastCudaCheck(), Probe()])  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    assert seen == [None if torch.cuda.device_count() == 0 else "1"] * 2
+    assert os.environ.get(VARIABLE) == "1"

@@ -125,3 +125,48 @@ def test_net_scale_maps_data_units_to_unit_units():
     assert all(head.scale == 4.0 for head in shared.heads)
     with pytest.raises(ValueError, match="scale must be a positive number"):
         MixtureGenerator(scale=0.0)
+
+
+def test_stacks_hold_the_single_batches_in_order():
+    """batches_per_item k stacks k consecutive batches of the k = 1 stream: same points, same order, len / k items."""
+    single = GaussianMixtureDataModule("ring", 8, 1.0, 0.01, samples_per_epoch=1024, batch_size=64, seed=2)
+    stacked = GaussianMixtureDataModule("ring", 8, 1.0, 0.01, 1024, 64, seed=2, batches_per_item=4)
+    batches, items = list(single.train_dataloader()), list(stacked.train_dataloader())
+    assert len(batches) == 16 and len(items) == 4 and len(stacked.train_dataloader()) == 4
+    points, modes = items[1]
+    assert points.shape == (4, 64, 2) and modes.shape == (4, 64)
+    for i in range(4):
+        assert torch.equal(points[i], batches[4 + i][0]) and torch.equal(modes[i], batches[4 + i][1])
+    with pytest.raises(ValueError, match="divide the 16 batches"):
+        GaussianMixtureDataModule(samples_per_epoch=1024, batch_size=64, batches_per_item=3)
+
+
+def ring_gan(tmp_path, per_item: int, *extra: str):
+    """A fitted ring GAN (gan.yaml: linear LR decay) of 2 epochs x 8 batches, ``per_item`` batches per loader item."""
+    from conftest import CONFIGS
+
+    from gan_lab.__main__ import build
+
+    files = [CONFIGS / "base.yaml", *(CONFIGS / "mixtures" / f"{name}.yaml" for name in ("ring", "gan"))]
+    args = [f"--config={path}" for path in (*files, CONFIGS / "tiny.yaml")] + [f"--run.root={tmp_path}",
+            "--trainer.max_epochs=2", "--trainer.limit_train_batches=null", "--trainer.enable_checkpointing=false",
+            "--data.init_args.samples_per_epoch=1024", f"--data.init_args.batches_per_item={per_item}",
+            *extra]  # fmt: skip
+    cli = build(args)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return cli
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [(), ("--trainer.max_steps=11", "--trainer.max_epochs=-1")])
+def test_stacked_batches_train_exactly_like_single_batches(tmp_path, extra):
+    """k = 4 batches per item: the same weights (bit for bit), critic steps, optimizer steps and learning rates as
+    k = 1, over whole epochs and for a max_steps budget that ends inside a stack."""
+    single, stacked = ring_gan(tmp_path / "single", 1, *extra), ring_gan(tmp_path / "stacked", 4, *extra)
+    assert stacked.trainer.num_training_batches == single.trainer.num_training_batches // 4
+    assert stacked.model.critic_steps == single.model.critic_steps == (6 if extra else 16)
+    assert stacked.trainer.global_step == single.trainer.global_step
+    for a, b in zip(single.model.optimizers(), stacked.model.optimizers(), strict=True):
+        assert a.param_groups[0]["lr"] == b.param_groups[0]["lr"]
+    weights, again = single.model.state_dict(), stacked.model.state_dict()
+    assert all(torch.equal(weights[key], again[key]) for key in weights)
