@@ -93,13 +93,14 @@ def run_plain(epochs: int) -> dict[str, float]:
     return {"process_s": time.perf_counter() - start, **json.loads(out.strip().splitlines()[-1])}
 
 
-def run_ours(epochs: int) -> dict[str, float]:
+def run_ours(epochs: int, extra: list[str]) -> dict[str, float]:
     """Whole-process seconds of ``python -m gan_lab fit`` on the ring GAN, with its logged train time and steps."""
     with tempfile.TemporaryDirectory() as root:
         args = [arg for path in CONFIGS for arg in ("--config", str(path))]
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "gan_lab", "fit", *args, f"--trainer.max_epochs={epochs}", f"--run.root={root}"],
+            [sys.executable, "-m", "gan_lab", "fit", *args, f"--trainer.max_epochs={epochs}", f"--run.root={root}",
+             *extra],
             cwd=REPO, env=ENV, capture_output=True, text=True, check=True,
         )  # fmt: skip
         seconds = time.perf_counter() - start
@@ -117,6 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 batches (100: 10,000 generator steps)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ours_arg", action="append", default=[],
+                        help="one more CLI argument for ours (to ablate what costs); repeatable")  # fmt: skip
     parser.add_argument("--plain", action="store_true", help="(internal) run the plain loop here and print JSON")
     args = parser.parse_args()
     if args.plain:
@@ -125,7 +128,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
     for _ in range(args.repeats):
         runs["plain"].append(run_plain(args.epochs))
-        runs["ours"].append(run_ours(args.epochs))
+        runs["ours"].append(run_ours(args.epochs, args.ours_arg))
     steps = {name: {r["generator_steps"] for r in rs} for name, rs in runs.items()}
     print(f"ring GAN, batch {BATCH}, {args.epochs} epochs, generator steps {steps}, 1 thread, {args.repeats} runs each")
     for key, what in (("process_s", "whole process"), ("train_s", "training only")):

@@ -47,23 +47,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from gan_lab.generator import ImageGeneratorMixin, check_metrics_args, check_value_range
 from gan_lab.packing import check_packing, pack
+from gan_lab.steps import direct_steps, partial_ema
 from lab.errors import check_optimizer, one_of
-
-
-def partial_ema(decay: float) -> Any:
-    """``AveragedModel``'s ``multi_avg_fn`` for an EMA whose decay warms up as ``min(decay, (1 + n) / (10 + n))`` after
-    n updates (TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``): the average follows the fast early
-    changes instead of holding the random initialisation for ~1 / (1 - decay) steps."""
-
-    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
-        if not averaged[0].is_floating_point():  # batch norm's num_batches_tracked: keep the live count
-            torch._foreach_copy_(averaged, current)
-            return
-        n = float(num_averaged)
-        d = min(decay, (1 + n) / (10 + n))
-        torch._foreach_lerp_(averaged, current, 1 - d)
-
-    return update
 
 
 class GANModule(ImageGeneratorMixin, LightningModule):
@@ -96,7 +81,7 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             m real or m fake samples concatenated along the channel/feature axis, so it must take m times the
             channels (checked here) and the batch size must be divisible by m (checked against the datamodule).
         ema_decay: keep an exponential moving average of the generator's weights (and batch-norm statistics) with
-            this decay per generator step (e.g. 0.999, warmed up as ``partial_ema`` says; 0: off) in
+            this decay per generator step (e.g. 0.999, warmed up as ``gan_lab.steps.partial_ema`` says; 0: off) in
             ``generator_ema`` (``torch.optim.swa_utils.AveragedModel``); samples, grids and metrics then come from the
             average, training from the live weights. Averaging removes the step-to-step jitter of adversarial
             training (Yazici et al. 2019).
@@ -219,11 +204,12 @@ class GANModule(ImageGeneratorMixin, LightningModule):
 
     # ---- the loop -------------------------------------------------------------------------------------------------
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
+        direct = getattr(self, "_direct", None)  # gan_lab.steps: the same step minus Lightning's routing, where exact
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        direct.backward(loss) if direct else self.manual_backward(loss)
         if self.gradient_clip_val is not None:
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
-        optimizer.step()
+        direct.step(optimizer) if direct else optimizer.step()
 
     def discriminator_step(self, real: Tensor, d_opt: Any) -> dict[str, Tensor]:
         """One critic update with ``d_opt`` on a real batch and a fresh fake batch; returns the metrics to log."""
@@ -316,6 +302,10 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         # A fit computes its val/ metrics in callbacks after each training epoch; a loop over the validation batches
         # would only iterate, and would move checkpointing ahead of those metrics.
         self.trainer.limit_val_batches = 0
+        self._direct = direct_steps(self)
+
+    def on_fit_end(self) -> None:
+        self._direct = None
 
     def on_train_epoch_end(self) -> None:
         # the budget every family table states: generator steps (critic steps // n_critic), beside time/train_s

@@ -150,7 +150,7 @@ def test_generator_ema_averages_the_live_weights_and_samples_from_the_average(da
     """ema_decay > 0: after every generator step the average moves towards the live generator by (1 - d) with the
     warmed-up decay d = min(decay, (1 + n) / (10 + n)); eval-mode samples come from the average, train-mode
     forward passes from the live weights; the average is in the checkpoint; without it nothing changes."""
-    from gan_lab.module import partial_ema
+    from gan_lab.steps import partial_ema
 
     torch.manual_seed(0)
     module = WGANGP(**tiny_nets(), n_critic=1, sample_every_n_epochs=0, metrics_every_n_epochs=0, ema_decay=0.99)
