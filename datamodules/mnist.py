@@ -191,3 +191,17 @@ def mnist_images(split: str, n: int, data_dir: str | None = None, offset: int = 
     if offset + n > len(data):
         raise ValueError(f"asked for {n} MNIST {split} images from index {offset}, the split holds {len(data)}")
     return data.tensors[0][offset : offset + n]  # images (N, 1, 28, 28) uint8
+
+
+def floor_draw(
+    n: int, seed: int = 0, data_dir: str | None = None, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """The real-vs-real floor's "generated" set: ``n`` training images (uint8) and labels, a seeded draw without
+    replacement. Every floor (``gan_lab.evaluate``, the RESULTS tables, the metric calibration) scores this same draw
+    against the first ``n`` test images, so every table shows the same floor for the same (n, seed). ``generator``
+    (seeded with ``seed`` by the caller) instead of ``seed`` lets a caller draw more from the same stream."""
+    images, labels = MNISTDataModule(data_dir=data_dir, val_size=0, download=False).dataset("train").tensors
+    if n > len(images):
+        raise ValueError(f"asked for {n} MNIST train images, the split holds {len(images)}")
+    pick = torch.randperm(len(images), generator=generator or torch.Generator().manual_seed(seed))[:n]
+    return images[pick], labels[pick]

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from datamodules.mnist import mnist_images
+from datamodules.mnist import floor_draw, mnist_images
 from lab.errors import LabError, check_output_path, fail
 from lab.loggers import write_back
 from lab.metrics.backbones import BACKBONES, resolve_inception_weights
@@ -91,7 +91,7 @@ def evaluate(
     suffix = metrics.suffix
     real = mnist_images("test", n, data_dir).to(device).float() / 255  # (n, 1, 28, 28)
     gen = torch.Generator().manual_seed(seed)
-    train = mnist_images("train", 60000, data_dir)[torch.randperm(60000, generator=gen)[:n]]  # disjoint from test
+    train, _ = floor_draw(n, data_dir=data_dir, generator=gen)  # disjoint from test; the noise below follows on gen
     start = time.perf_counter()
     metrics.update(real, real=True)
     # Floor: training images scored as if generated, against the same real statistics.

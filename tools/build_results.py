@@ -42,8 +42,9 @@ def section_sweep(opts: argparse.Namespace, out: Path) -> str:
     from rnn_lab.sweep import sweep_main
 
     args = [
-        "--lengths", *map(str, opts.sweep_lengths), "--seeds", *map(str, range(opts.seeds)),
-        "--cells", "rnn", "lstm", "--max_steps", str(opts.sweep_steps), "--jobs", str(opts.jobs),
+        "--lengths", *map(str, opts.sweep_lengths), "--seeds", *map(str, range(opts.sweep_seeds)),
+        "--cells", "rnn", "lstm", "gru", "--recurrent_init", "default", "orthogonal",
+        "--max_steps", str(opts.sweep_steps), "--jobs", str(opts.jobs),
         "--root", str(out), *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb",
     ]  # fmt: skip
     command = "python -m rnn_lab sweep " + " ".join(args[: args.index("--root")]) + " --root <out>"
@@ -143,11 +144,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python tools/build_results.py", description=__doc__.split("\n\n")[0])
     parser.error = fail  # type: ignore[method-assign]
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), help=f"any of {', '.join(SECTIONS)}")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per MNIST arm and per sweep point (default 3)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per MNIST arm (default 3)")
     parser.add_argument("--epochs", type=int, default=2, help="MNIST epochs per family and ablation run (default 2)")
     parser.add_argument("--family-seconds", type=float, default=150.0, help="wall time per run of families_time")
-    parser.add_argument("--sweep-lengths", type=int, nargs="+", default=[10, 20, 30, 50, 100])
-    parser.add_argument("--sweep-steps", type=int, default=3000, help="step budget per sweep run (default 3000)")
+    parser.add_argument("--sweep-lengths", type=int, nargs="+", default=[10, 20, 30, 50, 75, 100, 150, 200])
+    parser.add_argument("--sweep-seeds", type=int, default=5, help="seeds per sweep point (default 5)")
+    parser.add_argument("--sweep-steps", type=int, default=20_000, help="step cap per sweep run (default 20000)")
     parser.add_argument("--mixture-seeds", type=int, default=5)
     parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled.k10", "madgan"])
@@ -162,7 +164,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = sorted(set(opts.sections) - set(SECTIONS))
     if unknown:
         fail(f"unknown sections {unknown}: choose from {', '.join(SECTIONS)}")
-    numbers = ("seeds", "epochs", "sweep_steps", "mixture_seeds", "mixture_epochs", "jobs")
+    numbers = ("seeds", "epochs", "sweep_seeds", "sweep_steps", "mixture_seeds", "mixture_epochs", "jobs")
     if min(getattr(opts, name) for name in numbers) < 1 or min(opts.sweep_lengths) < 2:
         fail(
             "--seeds, --epochs, --sweep-steps, --mixture-seeds, --mixture-epochs and --jobs must be >= 1, lengths >= 2"

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
-from datamodules.mnist import MNISTDataModule
+from datamodules.mnist import MNISTDataModule, floor_draw
 from lab.metrics.calibration import calibrate, is_monotone
 
 
@@ -26,9 +24,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"error: --n must be between 2 and 10000, got {args.n}\n")
     start = time.perf_counter()
     test = MNISTDataModule(val_size=0, download=False).dataset("test").tensors[0][: args.n].float() / 255
-    images, labels = MNISTDataModule(val_size=0, download=False).dataset("train").tensors
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))[: args.n]
-    rows = calibrate(test, images[pick].float() / 255, labels[pick], seed=args.seed)
+    images, labels = floor_draw(args.n, args.seed)  # the floor's draw, as gan_lab.evaluate's
+    rows = calibrate(test, images.float() / 255, labels, seed=args.seed)
     print(f"n = {args.n} per set, classifier backbone; reference: test digits; scored: training digits, damaged")
     print("| damage | FID | KID | IS | classes | class-KL |\n|---|--:|--:|--:|--:|--:|")
     for r in rows:

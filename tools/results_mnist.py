@@ -88,16 +88,16 @@ def mnist_table(outcomes: list[Outcome], labels: dict[str, str], first: str) -> 
 def real_reference(data_dir: str | None = None) -> dict[str, float]:
     """The real-data reference values of the classifier backbone at n = 10,000: train-vs-test FID/KID floor and
     the IS / classes of the test images (what a perfect generator would score)."""
-    from datamodules.mnist import mnist_images
+    from datamodules.mnist import floor_draw, mnist_images
     from lab.metrics.image import ImageMetrics
 
     metrics = ImageMetrics("classifier")
     metrics.update(mnist_images("test", 10000, data_dir).float() / 255, real=True)
-    metrics.update(mnist_images("train", 10000, data_dir).float() / 255, real=False)
-    floor = metrics.compute()
+    metrics.update(floor_draw(10000, seed=0, data_dir=data_dir)[0].float() / 255, real=False)  # as gan_lab.evaluate
+    floor = metrics.compute(seed=0)
     metrics.reset()
     metrics.update(mnist_images("test", 10000, data_dir).float() / 255, real=False)
-    real = metrics.compute()
+    real = metrics.compute(seed=0)
     return {"fid_floor": floor["fid"], "kid_floor": floor["kid"], "is_real": real["is"]}
 
 
