@@ -170,3 +170,26 @@ def test_stacked_batches_train_exactly_like_single_batches(tmp_path, extra):
         assert a.param_groups[0]["lr"] == b.param_groups[0]["lr"]
     weights, again = single.model.state_dict(), stacked.model.state_dict()
     assert all(torch.equal(weights[key], again[key]) for key in weights)
+
+
+def test_scatter_pngs_follow_their_own_cadence(tmp_path):
+    """Statistics every 2 epochs, scatter PNGs only at multiples of png_every_n_epochs and after the last epoch."""
+    from pytorch_lightning import Trainer
+
+    from callbacks.modes import MixtureModes
+    from datamodules.mixtures import GaussianMixtureDataModule
+    from gan_lab.gan import GAN
+    from gan_lab.nets.mixture import MixtureDiscriminator, MixtureGenerator
+
+    modes = MixtureModes(every_n_epochs=2, n_samples=200, png_every_n_epochs=4)
+    module = GAN(MixtureGenerator(4, 16, 2), MixtureDiscriminator(2, 16, 2), sample_every_n_epochs=0,
+                 metrics_every_n_epochs=0)  # fmt: skip
+    data = GaussianMixtureDataModule(kind="ring", n_modes=8, samples_per_epoch=256, batch_size=128)
+    trainer = Trainer(max_epochs=6, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                      callbacks=[modes])  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    assert [h["epoch"] for h in modes.history] == [1, 3, 5]  # 0-based: after epochs 2, 4 and 6
+    assert sorted(p.name for p in tmp_path.rglob("epoch_*.png")) == ["epoch_0004.png", "epoch_0006.png"]
+    with pytest.raises(ValueError, match="png_every_n_epochs"):
+        MixtureModes(png_every_n_epochs=0)
