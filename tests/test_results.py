@@ -73,3 +73,27 @@ def test_no_sections_and_bad_arguments_fail_in_one_line(tmp_path, capsys):
 def test_section_commands_name_only_their_section():
     argv = ["--seeds", "3", "--sections", "ring", "grid", "--jobs", "2"]
     assert results.argv_without_sections(argv) == ["--seeds", "3", "--jobs", "2"]
+
+
+def test_stacked_section_tabulates_finished_runs_and_reuses_them(tmp_path, monkeypatch):
+    """Finished Stacked MNIST runs (modes.json at the budget's last epoch) are reused, not retrained, and give mean ±
+    std of modes and KL per variant, the seed-0 curve, the training seconds and the published rows."""
+    import argparse
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+    import results_modes
+
+    monkeypatch.setattr(results_modes, "RUNS", tmp_path)
+    for prefix in results_modes.VARIANTS.values():
+        for seed, (modes, kl) in enumerate([(900, 0.8), (920, 0.9), (940, 1.0)]):
+            folder = tmp_path / f"{prefix}-s{seed}" / "version_0"
+            folder.mkdir(parents=True)
+            history = [{"epoch": e, "modes": modes - 10 * (3 - e), "kl": kl} for e in range(4)]
+            (folder / "modes.json").write_text(json.dumps({"final": history[-1], "history": history}))
+            (folder / "metrics.csv").write_text("epoch,time/train_s,val/modes\n0,100.0,\n3,250.5,\n3,,940\n")
+    monkeypatch.setattr(results_modes.subprocess, "Popen", None)  # training anything would fail here
+    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2), tmp_path)
+    assert "| DCGAN, D = 1/2 G | 3 | 920 ± 20 | 0.90 ± 0.10 | 870 → 880 → 890 → 900 | 250 |" in text
+    assert "| PacDCGAN2, D = 1/2 G | 3 |" in text and "| *PacDCGAN2 (PacGAN paper)* | | *1000* | *0.06* | | |" in text
+    assert "4,000 generator steps" in text

@@ -29,13 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the section modules beside this file
 import results_mnist  # noqa: E402
+import results_modes  # noqa: E402
 from results_mnist import _publish, describe_config, mnist_arms, mnist_table  # noqa: E402, F401 (API of this tool)
 
 from gan_lab.experiments import families as mixture_families  # noqa: E402
 from lab.errors import LabError, fail  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("sweep", "calibration", "families", "families_time", "ablations", "ring", "grid", "bench")
+SECTIONS = ("sweep", "calibration", "families", "families_time", "ablations", "ring", "grid", "stacked", "bench")
 
 
 def section_sweep(opts: argparse.Namespace, out: Path) -> str:
@@ -107,6 +108,7 @@ TITLES = {
     "ablations": "Seed ablations of the MLP GAN on MNIST",
     "ring": "Mode collapse: 8-ring of Gaussians",
     "grid": "Mode collapse: 25-grid of Gaussians",
+    "stacked": "Mode collapse: Stacked MNIST on CPU",
     "bench": "Benchmarks",
 }
 
@@ -151,6 +153,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sweep-seeds", type=int, default=5, help="seeds per sweep point (default 5)")
     parser.add_argument("--sweep-steps", type=int, default=20_000, help="step cap per sweep run (default 20000)")
     parser.add_argument("--mixture-seeds", type=int, default=5)
+    parser.add_argument("--stacked-seeds", type=int, default=3, help="seeds per Stacked MNIST variant (default 3)")
     parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled.k10", "madgan"])
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
@@ -164,7 +167,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = sorted(set(opts.sections) - set(SECTIONS))
     if unknown:
         fail(f"unknown sections {unknown}: choose from {', '.join(SECTIONS)}")
-    numbers = ("seeds", "epochs", "sweep_seeds", "sweep_steps", "mixture_seeds", "mixture_epochs", "jobs")
+    numbers = ("seeds", "epochs", "stacked_seeds", "sweep_seeds", "sweep_steps", "mixture_seeds", "mixture_epochs")
+    numbers += ("jobs",)
     if min(getattr(opts, name) for name in numbers) < 1 or min(opts.sweep_lengths) < 2:
         fail(
             "--seeds, --epochs, --sweep-steps, --mixture-seeds, --mixture-epochs and --jobs must be >= 1, lengths >= 2"
@@ -188,7 +192,8 @@ def main(argv: list[str] | None = None) -> None:
             if name in ("ring", "grid"):
                 body = section_mixture(name, opts, folder)
             else:
-                section = getattr(results_mnist, f"section_{name}", None) or globals()[f"section_{name}"]
+                module = results_modes if name == "stacked" else results_mnist
+                section = getattr(module, f"section_{name}", None) or globals()[f"section_{name}"]
                 body = section(opts, folder)
             seconds = time.perf_counter() - start
             (folder / "section.md").write_text(body)
