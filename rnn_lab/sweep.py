@@ -156,7 +156,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="palindrome lengths (>= 2)")  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4], help="seeds (data and weights)")
     parser.add_argument("--cells", nargs="*", default=list(CELLS), help=f"one or more of {', '.join(CELLS)}")
-    parser.add_argument("--recurrent_init", nargs="*", default=["default"],
+    parser.add_argument("--recurrent_init", nargs="*", default=["orthogonal"],
                         help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}: several give the "
                         "init ablation (every cell, length and seed with each init)")  # fmt: skip
     parser.add_argument("--max_steps", type=int, default=20_000, help="step cap of each run (early stopping ends most)")

@@ -34,18 +34,18 @@ def test_sweep_writes_csv_markdown_png_and_learns_short_palindromes(tmp_path, ca
 
 
 def test_the_sweep_climbs_lengths_only_while_its_seeds_solve_them(tmp_path, capsys):
-    """Adaptive by default: every seed solving (a target of 5%) climbs to the longest length; one step (chance, target
+    """Adaptive by default: every seed solving (a target of 2%) climbs to the longest length; one step (chance, target
     99%) breaks at the shortest, and the longer lengths are reported as not run."""
-    common = ["--lengths", "3", "4", "5", "--seeds", "0", "--cells", "rnn", "--hidden_dim", "8", "--num_samples", "200",
-              "--val_every", "1", "--jobs", "1", "--no-wandb"]  # fmt: skip
-    climbed = sweep_main([*common, "--max_steps", "2", "--target", "0.05", "--root", str(tmp_path / "a")])
-    assert [r["seq_len"] for r in csv.DictReader(open(climbed / "results.csv"))] == ["3", "4", "5"]
+    common = ["--lengths", "6", "7", "8", "--seeds", "0", "--cells", "rnn", "--hidden_dim", "8", "--num_samples",
+              "1000", "--val_every", "1", "--jobs", "1", "--no-wandb"]  # fmt: skip
+    climbed = sweep_main([*common, "--max_steps", "2", "--target", "0.02", "--root", str(tmp_path / "a")])
+    assert [r["seq_len"] for r in csv.DictReader(open(climbed / "results.csv"))] == ["6", "7", "8"]
     broke = sweep_main([*common, "--max_steps", "1", "--target", "0.99", "--root", str(tmp_path / "b")])
     rows = list(csv.DictReader(open(broke / "results.csv")))
-    assert [(r["seq_len"], r["ended"]) for r in rows] == [("3", "cap")]
+    assert [(r["seq_len"], r["ended"]) for r in rows] == [("6", "cap")]
     table = (broke / "results.md").read_text()
-    assert "| rnn | default | 4 | not run: a shorter length broke |" in table
-    assert "| rnn | default | none | – | none: already 3 fails |" in table
+    assert "| rnn | orthogonal | 7 | not run: a shorter length broke |" in table
+    assert "| rnn | orthogonal | none | – | none: already 6 fails |" in table
     assert "each (cell, init) stops at the first length fewer than 1 seeds solve" in capsys.readouterr().out
 
 
