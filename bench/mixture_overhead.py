@@ -17,7 +17,12 @@ run of each is compared, medians shown too. Two ratios, ours / plain:
 - **training only**: the loop over the batches: for ours ``time/train_s`` (``callbacks.timing.TrainTime``: each
   epoch's start to its last batch, so evaluations and checkpoints are left out), for plain the loop itself.
 
+- **import floor**: ``python -c "import pytorch_lightning"`` minus ``python -c "import torch"``, the start-up that any
+  Lightning process pays before its first line (Lightning imports torchmetrics, which imports torchvision, with it
+  ``torch._dynamo``, and ``scipy.signal``), and the whole-process ratio without it.
+
     python bench/mixture_overhead.py [--epochs 100] [--repeats 3]    # 100 epochs = 10,000 generator steps
+    python bench/mixture_overhead.py --ours_arg=--trainer.enable_progress_bar=false   # ablate one thing
 """
 
 from __future__ import annotations
@@ -111,6 +116,13 @@ def run_ours(epochs: int, extra: list[str]) -> dict[str, float]:
     return {"process_s": seconds, "train_s": last["time/train_s"], "generator_steps": last["progress/generator_steps"]}
 
 
+def run_import(module: str) -> float:
+    """Seconds for a fresh interpreter to import ``module`` and exit."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], cwd=REPO, env=ENV, check=True)
+    return time.perf_counter() - start
+
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
 
@@ -126,9 +138,12 @@ def main() -> None:
         print(json.dumps(plain_loop(args.epochs)))
         return
     runs: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
+    imports: dict[str, list[float]] = {"torch": [], "pytorch_lightning": []}
     for _ in range(args.repeats):
         runs["plain"].append(run_plain(args.epochs))
         runs["ours"].append(run_ours(args.epochs, args.ours_arg))
+        for module in imports:
+            imports[module].append(run_import(module))
     steps = {name: {r["generator_steps"] for r in rs} for name, rs in runs.items()}
     print(f"ring GAN, batch {BATCH}, {args.epochs} epochs, generator steps {steps}, 1 thread, {args.repeats} runs each")
     for key, what in (("process_s", "whole process"), ("train_s", "training only")):
@@ -139,6 +154,12 @@ def main() -> None:
               f"ours {times['ours']})")  # fmt: skip
         print(f"{'':13s}  ratio ours/plain = {best['ours'] / best['plain']:.2f} best-of-{args.repeats} (goal <= 1.3); "
               f"medians: {median['ours'] / median['plain']:.2f}")  # fmt: skip
+    # The fixed floor: importing Lightning alone (it imports torchmetrics, torchvision, torch._dynamo, scipy.signal)
+    floor = min(imports["pytorch_lightning"]) - min(imports["torch"])
+    best = {name: min(r["process_s"] for r in rs) for name, rs in runs.items()}
+    print(f"import floor : python -c 'import pytorch_lightning' {min(imports['pytorch_lightning']):.1f}s vs "
+          f"'import torch' {min(imports['torch']):.1f}s: +{floor:.1f}s that any Lightning run pays; whole process "
+          f"without it: {(best['ours'] - floor) / best['plain']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
