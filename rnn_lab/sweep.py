@@ -54,7 +54,7 @@ class RunSpec:
     lr: float
     implementation: str
     recurrent_init: str = "default"
-    patience: int = 2000  # steps without a gain of plateau_delta in val accuracy before a run stops as stuck
+    patience: int = 5000  # steps without a gain of plateau_delta in val accuracy before a run stops as stuck
     plateau_delta: float = 0.01
     train_fraction: float = 0.8  # of num_samples; validation gets 1 - train_fraction - test_fraction
     test_fraction: float = 0.1
@@ -160,7 +160,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}: several give the "
                         "init ablation (every cell, length and seed with each init)")  # fmt: skip
     parser.add_argument("--max_steps", type=int, default=20_000, help="step cap of each run (early stopping ends most)")
-    parser.add_argument("--patience", type=int, default=2000,
+    parser.add_argument("--patience", type=int, default=5000,
                         help="stop a run as stuck after this many steps without validation accuracy rising by 0.01 "
                         "over its best")  # fmt: skip
     parser.add_argument("--val_every", type=int, default=100, help="validate every N steps")
