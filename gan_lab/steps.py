@@ -49,6 +49,11 @@ class DirectSteps:
             if getattr(type(module), name) is not getattr(LightningModule, name):
                 self.hooks[name].append(getattr(module, name))
 
+    def __reduce__(self) -> tuple:
+        """Pickled or deep-copied (a module sent to spawned processes, say) as None: the hooks belong to one fit's
+        trainer, and the module builds a new ``DirectSteps`` when its next fit starts."""
+        return type(None), ()
+
     def backward(self, loss: Tensor) -> None:
         for hook in self.hooks["on_before_backward"]:
             hook(loss)

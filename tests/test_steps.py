@@ -85,3 +85,13 @@ def test_other_precisions_keep_lightnings_path(data_dir, tmp_path, precision):
     finally:
         DirectSteps.step = original
     assert not chosen and trainer.global_step == 12 and probe.calls["before_step"] == 12
+
+
+def test_a_pickled_module_leaves_the_direct_steps_behind(data_dir, tmp_path):
+    """The hooks belong to one fit's trainer: a pickled or copied module carries None and rebuilds them next fit."""
+    import copy
+    import pickle
+
+    module, _, _ = train(data_dir, tmp_path, direct=True)
+    module._direct = DirectSteps(module)
+    assert copy.deepcopy(module._direct) is None and pickle.loads(pickle.dumps(module._direct)) is None
