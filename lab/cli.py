@@ -276,6 +276,8 @@ def main(
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # the best checkpoint's metric (e.g. val/fid every 5 epochs) is absent on the epochs between: expected, not news
     warnings.filterwarnings("ignore", message=r".*ModelCheckpoint\(monitor=.*could not find the monitored key.*")
+    # the suite's runners (experiments, results, sweeps) call the CLI with an argument list on purpose
+    warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended to run from within.*")
     commands = commands or {}
     if argv and argv[0] in commands:
         commands[argv[0]](argv[1:])
