@@ -74,7 +74,8 @@ def save_panels(
     for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
         for label, values in curves.items():
             options = (styles or {}).get(label, {})
-            ax.plot(range(1, len(values) + 1), values.clamp_min(1e-38).numpy(), label=label, **options)
+            exact = values.double().clamp_min(torch.finfo(torch.float64).tiny)  # no floor but 0 (log scale)
+            ax.plot(range(1, len(values) + 1), exact.numpy(), label=label, **options)
         ax.set_yscale("log")
         ax.set_xlabel("time step t (loss on the last output)")
         ax.set_title(panel)
