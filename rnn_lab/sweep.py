@@ -180,7 +180,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                         help="log every run to W&B in the group palindrome-sweep (offline without a key)")  # fmt: skip
     parser.add_argument(
-        "--report", nargs="+", metavar="CSV", help="train nothing: redraw the table and plot from results.csv files"
+        "--report",
+        nargs="+",
+        metavar="PATH",
+        help="train nothing: redraw the table and plot from results.csv files, or from the finished runs of sweep "
+        "folders (<root>/palindrome-sweep, also while a sweep is still running)",
     )
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]
     opts = parser.parse_args(args)
@@ -205,8 +209,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     if Path(opts.root).exists() and not Path(opts.root).is_dir():
         fail(f"--root {opts.root} is a file, not a folder")
     for path in opts.report or []:
-        if not Path(path).is_file():
-            fail(f"--report: no such file {path}")
+        if not Path(path).is_file() and not (Path(path) / "runs").is_dir():
+            fail(f"--report: {path} is neither a results.csv nor a sweep folder (with runs/)")
     return opts
 
 

@@ -165,12 +165,20 @@ def plot(results: list[RunResult], path: Path, target: float) -> None:
 
 def read_results(paths: list[str]) -> list[RunResult]:
     """Rows of one or more results.csv files (one written before the test split reads with NaN test accuracy and
-    the default init)."""
+    the default init), or the finished runs (``runs/*/run.json`` without an error) of sweep folders."""
+    import json
+
+    results = []
+    for folder in (Path(path) for path in paths if Path(path).is_dir()):
+        for record in sorted(folder.glob("runs/*/run.json")):
+            saved = json.loads(record.read_text())
+            if saved.get("result") and not saved.get("error"):
+                results.append(RunResult(**saved["result"]))
+    paths = [path for path in paths if not Path(path).is_dir()]
 
     def optional_int(text: str | None) -> int | None:
         return int(text) if text else None
 
-    results = []
     for path in paths:
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):

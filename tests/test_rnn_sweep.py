@@ -107,3 +107,20 @@ def test_sweep_refuses_bad_input_in_one_line_before_writing(args, line, tmp_path
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines() == [line]
     assert not root.exists()
+
+
+def test_report_reads_the_finished_runs_of_a_sweep_folder(tmp_path):
+    """--report on a sweep folder (also while it runs) reads every finished run.json and skips failed runs."""
+    import json
+
+    folder = tmp_path / "palindrome-sweep"
+    for seed, error in ((0, ""), (1, ""), (2, "ValueError: boom")):
+        result = asdict(_result("lstm", "orthogonal", 50, seed, 1.0, 300)) if not error else {}
+        (folder / "runs" / f"lstm-orthogonal-L50-s{seed}").mkdir(parents=True)
+        (folder / "runs" / f"lstm-orthogonal-L50-s{seed}" / "run.json").write_text(
+            json.dumps({"key": "k", "result": result, "error": error})
+        )
+    assert [r.seed for r in read_results([str(folder)])] == [0, 1]
+    out = tmp_path / "out"
+    sweep_main(["--report", str(folder), "--root", str(out), "--no-wandb"])
+    assert "| lstm | orthogonal | 50 | 1.000 ± 0.000 | 2/2 |" in (out / "palindrome-sweep" / "results.md").read_text()
