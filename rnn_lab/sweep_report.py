@@ -18,6 +18,7 @@ Definitions, written into results.md as well:
 from __future__ import annotations
 
 import csv
+import json
 import math
 import random
 import statistics
@@ -166,8 +167,6 @@ def plot(results: list[RunResult], path: Path, target: float) -> None:
 def read_results(paths: list[str]) -> list[RunResult]:
     """Rows of one or more results.csv files (one written before the test split reads with NaN test accuracy and
     the default init), or the finished runs (``runs/*/run.json`` without an error) of sweep folders."""
-    import json
-
     results = []
     for folder in (Path(path) for path in paths if Path(path).is_dir()):
         for record in sorted(folder.glob("runs/*/run.json")):

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from lab.report.runs import read_metrics
+from lab.stats import format_mean_std
+
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "runs" / "stacked_cpu"  # configs/stacked/cpu.yaml's run.root, relative to the repository
 VARIANTS = {"dhalf": "dcgan-dhalf", "pac2": "pacdcgan-m2", "dquarter": "dcgan-dquarter"}  # variant -> run name prefix
@@ -63,16 +66,8 @@ def train_missing(runs: list[tuple[str, int]], epochs: int, jobs: int) -> None:
 
 
 def train_seconds(folder: Path) -> float:
-    rows = (folder / "metrics.csv").read_text().splitlines()
-    header = rows[0].split(",")
-    column = header.index("time/train_s")
-    return max(float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column])
-
-
-def spread(values: list[float], digits: int) -> str:
-    """mean ± sample std (0 for one value)."""
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
+    """The run's training time (``time/train_s`` of its last epoch) from its ``metrics.csv``."""
+    return max(row["time/train_s"] for row in read_metrics(folder / "metrics.csv") if "time/train_s" in row)
 
 
 def section_stacked(opts: argparse.Namespace, out: Path) -> str:
@@ -95,7 +90,8 @@ def section_stacked(opts: argparse.Namespace, out: Path) -> str:
         curve = " → ".join(str(h["modes"]) for h in runs[0]["history"])
         seconds = statistics.fmean(train_seconds(r["folder"]) for r in runs)
         lines.append(
-            f"| {LABELS[variant]} | {len(runs)} | {spread(modes, 0)} | {spread(kls, 2)} | {curve} | {seconds:.0f} |"
+            f"| {LABELS[variant]} | {len(runs)} | {format_mean_std(modes, 0)} | {format_mean_std(kls, 2)} | {curve} "
+            f"| {seconds:.0f} |"
         )
     for row, modes, kl in PUBLISHED:
         lines.append(f"| *{row}* | | *{modes}* | *{kl}* | | |")
