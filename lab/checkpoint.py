@@ -64,21 +64,21 @@ def load_module(path: str | os.PathLike, kind: type, what: str, map_location: An
     return cls.load_from_checkpoint(path, map_location=map_location, weights_only=True).eval()
 
 
-def checkpoint_callback(monitor: tuple[str, ...] | None) -> Any:
-    """The suite's ModelCheckpoint: ``last.ckpt`` every epoch, and the best by ``monitor`` (key, "min"|"max"[,
+def checkpoint_callback(monitor: tuple[str, ...] | None, min_interval_s: float = 0.0) -> Any:
+    """The suite's checkpointing (``lab.last_checkpoint.LastCheckpoint``): ``last.ckpt`` at the end of every epoch (at
+    most once every ``min_interval_s`` seconds) and of training, and the best by ``monitor`` (key, "min"|"max"[,
     every_n_epochs: the cadence at which the module computes that key]), top-1, as ``best-epoch=NNN.ckpt``, compared
-    every epoch; with a cadence > 1 or without a monitor, the latest epoch (so ``last.ckpt`` is written every epoch)."""
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    every epoch; with a cadence > 1 or without a monitor, only ``last.ckpt``."""
+    from lab.last_checkpoint import LastCheckpoint
 
     if monitor is None:
-        return ModelCheckpoint(save_last=True)
+        return LastCheckpoint(min_interval_s, save_top_k=0)
     key, mode, *every = monitor
     if every and every[0] > 1:
-        # Lightning writes last.ckpt only on epochs that also save a monitored checkpoint: with the key computed every
-        # few epochs, keep the latest epoch instead, so a killed run always resumes from its last finished epoch
-        return ModelCheckpoint(save_last=True)
-    return ModelCheckpoint(
-        monitor=key, mode=mode, save_top_k=1, save_last=True, filename="best-epoch={epoch:03d}",
+        # a key computed every few epochs is stale in between: comparing it every epoch would be meaningless
+        return LastCheckpoint(min_interval_s, save_top_k=0)
+    return LastCheckpoint(
+        min_interval_s, monitor=key, mode=mode, save_top_k=1, filename="best-epoch={epoch:03d}",
         auto_insert_metric_name=False,
     )  # fmt: skip
 

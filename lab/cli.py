@@ -166,7 +166,8 @@ class LabCLI(LightningCLI):
 
         given = [*callbacks, *(config.get("callbacks") or [])]
         if config.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in given):
-            callbacks.append(checkpoint_callback(getattr(self.model, "checkpoint_monitor", None)))
+            monitor = getattr(self.model, "checkpoint_monitor", None)
+            callbacks.append(checkpoint_callback(monitor, getattr(self.model, "checkpoint_min_interval_s", 0.0)))
         return super()._instantiate_trainer(config, callbacks)
 
     def resume_version(self) -> int | None:

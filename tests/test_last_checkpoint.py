@@ -1,0 +1,80 @@
+"""``last.ckpt`` is the final state of a run, whatever the monitored metric did (Lightning 2.6 alone leaves it at the
+best epoch), with and without a validation loop, and with a ``max_steps`` budget that ends inside an epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_lightning import LightningModule, Trainer
+from torch.utils.data import DataLoader, TensorDataset
+
+from lab.checkpoint import checkpoint_callback
+
+
+class Falling(LightningModule):
+    """A linear model whose logged score is best at epoch 0 and worse every epoch after."""
+
+    def __init__(self, with_validation: bool) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+        self.with_validation = with_validation
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def on_train_epoch_end(self) -> None:
+        if not self.with_validation:
+            self.log("score", -float(self.current_epoch))
+
+    def validation_step(self, batch, batch_idx):
+        self.log("score", -float(self.current_epoch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.randn(40, 2)), batch_size=10)  # 4 steps per epoch
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(torch.randn(10, 2)), batch_size=10) if self.with_validation else []
+
+
+def fit(tmp_path: Path, callback, with_validation: bool = False, **trainer_args) -> dict[str, tuple[int, int]]:
+    """Fits Falling with ``callback``; returns {checkpoint file name: (epoch, global_step)}."""
+    trainer = Trainer(
+        default_root_dir=tmp_path, callbacks=[callback], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, **trainer_args,
+    )  # fmt: skip
+    trainer.fit(Falling(with_validation))
+    found = {}
+    for path in Path(callback.dirpath).glob("*.ckpt"):
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        found[path.name] = (ckpt["epoch"], ckpt["global_step"])
+    return found
+
+
+@pytest.mark.parametrize("with_validation", [False, True], ids=["epoch-end", "validation-end"])
+def test_last_is_the_final_epoch_and_best_the_best(tmp_path, with_validation):
+    callback = checkpoint_callback(("score", "max"))
+    found = fit(tmp_path, callback, with_validation, max_epochs=5)
+    assert found == {"best-epoch=000.ckpt": (0, 4), "last.ckpt": (4, 20)}
+
+
+def test_a_budget_ending_inside_an_epoch_is_written(tmp_path):
+    found = fit(tmp_path, checkpoint_callback(None), max_epochs=10, max_steps=10)  # ends after 2 of 4 steps of epoch 2
+    assert found == {"last.ckpt": (2, 10)}
+
+
+def test_min_interval_skips_epoch_writes_but_not_the_end(tmp_path, monkeypatch):
+    callback = checkpoint_callback(None, min_interval_s=3600.0)
+    writes = []
+    save = callback._save_checkpoint
+    monkeypatch.setattr(
+        callback, "_save_checkpoint", lambda trainer, path: (writes.append(trainer.global_step), save(trainer, path))
+    )
+    assert fit(tmp_path, callback, max_epochs=3) == {
+        "last.ckpt": (3, 12)
+    }  # written after the loop: epoch counts 3 done
+    assert writes == [12]  # once, at the end: no epoch-end write within the hour
