@@ -1,10 +1,12 @@
 """The length sweep: its runs, its report (tables, breaking length, plot) and its refusals of bad input."""
 
 import csv
+import subprocess
+import sys
 from dataclasses import asdict, fields
 
 import pytest
-from conftest import run_module
+from conftest import REPO, run_module
 
 from rnn_lab.sweep import sweep_main
 from rnn_lab.sweep_report import RunResult, breaking_length, read_results, seeds_needed, write_report
@@ -124,3 +126,38 @@ def test_report_reads_the_finished_runs_of_a_sweep_folder(tmp_path):
     out = tmp_path / "out"
     sweep_main(["--report", str(folder), "--root", str(out), "--no-wandb"])
     assert "| lstm | orthogonal | 50 | 1.000 ± 0.000 | 2/2 |" in (out / "palindrome-sweep" / "results.md").read_text()
+
+
+def run_script(path: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, path, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_lr_search_table_reads_one_sweep_folder_per_learning_rate(tmp_path):
+    """tools/lr_search.py --table-only: a column per learning rate (the sweep's own 2e-3 read from the main sweep),
+    seeds solved and median steps per cell and length; a rate not trained yet says so; a bad point is one line."""
+    import json
+
+    def write(folder, cell, length, seed, acc, steps):
+        run = folder / "runs" / f"{cell}-orthogonal-L{length}-s{seed}"
+        run.mkdir(parents=True)
+        result = asdict(_result(cell, "orthogonal", length, seed, acc, steps))
+        (run / "run.json").write_text(json.dumps({"key": "k", "result": result, "error": ""}))
+
+    write(tmp_path / "sweep", "gru", 50, 0, 0.10, None)
+    write(tmp_path / "sweep", "gru", 50, 1, 0.10, None)
+    write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 0, 1.0, 2200)
+    write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 1, 1.0, 3200)
+    args = ["--points", "gru:50", "--lrs", "1e-3", "5e-3", "--root", str(tmp_path / "search"), "--baseline",
+            str(tmp_path / "sweep"), "--table-only"]  # fmt: skip
+    result = run_script("tools/lr_search.py", *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [
+        "| cell | length | Adam 1e-3 | Adam 2e-3 (sweep) | Adam 5e-3 |",
+        "|---|---:|---:|---:|---:|",
+        "| gru | 50 | 2/2, 2700 steps | 0/2 | not run |",
+    ]
+    bad = run_script("tools/lr_search.py", "--points", "gru50", "--table-only")
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2,
+        "error: --points takes cell:length with a length >= 2, got 'gru50'",
+    )
