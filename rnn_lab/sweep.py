@@ -36,6 +36,7 @@ from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
 from rnn_lab.sweep_report import RunResult, read_results, seeds_needed, write_report
 
 GROUP = "palindrome-sweep"
+DEFAULT_LR = 2e-3  # Adam, every cell
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,21 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
     return asdict(result)
 
 
+def learning_rates(entries: list[str]) -> dict[str, float]:
+    """``--lr`` entries (a rate for every cell, ``cell=rate`` for one; later entries win) -> rate per cell."""
+    rates = dict.fromkeys(CELLS, DEFAULT_LR)
+    for entry in entries:
+        cell, _, text = entry.rpartition("=")
+        try:
+            rate = float(text)
+            if rate <= 0 or (cell and cell not in CELLS):
+                raise ValueError
+        except ValueError:
+            fail(f"--lr takes positive rates, for every cell or as cell=rate (cells {', '.join(CELLS)}); got {entry!r}")
+        rates.update({cell: rate} if cell else dict.fromkeys(CELLS, rate))
+    return rates
+
+
 def parse_args(args: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rnn_lab sweep", description=__doc__.split("\n\n")[0])
     # Lists take nargs="*" and are checked below, so an empty or misspelt one is one clear line, not argparse's usage.
@@ -169,7 +185,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--num_samples", type=int, default=50_000,
                         help="samples per run (80%% train, 10%% validation, 10%% test, disjoint)")  # fmt: skip
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (gradient clipping at norm 10)")
+    parser.add_argument("--lr", nargs="*", default=[str(DEFAULT_LR)],
+                        help="Adam learning rate (gradient clipping at norm 10): one rate for every cell, and/or "
+                        "cell=rate for one cell, e.g. 2e-3 gru=1e-3")  # fmt: skip
     parser.add_argument("--implementation", default="torch", choices=IMPLEMENTATIONS)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -204,8 +222,9 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     for name in positive:
         if getattr(opts, name) < 1:
             fail(f"--{name} must be positive; got {getattr(opts, name)}")
-    if not 0.0 < opts.target <= 1.0 or opts.lr <= 0:
-        fail(f"--target must be in (0, 1] and --lr positive; got {opts.target} and {opts.lr}")
+    if not 0.0 < opts.target <= 1.0:
+        fail(f"--target must be in (0, 1]; got {opts.target}")
+    opts.lr = learning_rates(opts.lr)
     if Path(opts.root).exists() and not Path(opts.root).is_dir():
         fail(f"--root {opts.root} is a file, not a folder")
     for path in opts.report or []:
@@ -227,13 +246,13 @@ def sweep_main(args: list[str]) -> Path:
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
     common = {k: getattr(opts, k) for k in ("max_steps", "patience", "val_every", "target", "hidden_dim")}
-    common |= {k: getattr(opts, k) for k in ("batch_size", "num_samples", "lr", "implementation")}
+    common |= {k: getattr(opts, k) for k in ("batch_size", "num_samples", "implementation")}
 
     def length_jobs(cell: str, init: str, length: int) -> list[Job]:
         """Every seed of one (cell, init, length); the RunSpec is the job's identity."""
         return [
             Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
-                asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, **common)),
+                asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, lr=opts.lr[cell], **common)),
                 options={"wandb": opts.wandb})
             for seed in seeds
         ]  # fmt: skip
@@ -262,7 +281,9 @@ def sweep_main(args: list[str]) -> Path:
     climbing = "" if opts.all_lengths else climbing
     print(
         f"Sweep: up to {len(cells) * len(inits) * len(lengths) * len(seeds)} runs ({shape}), at most {opts.max_steps} "
-        f"steps each, stuck after {opts.patience} steps without a gain{climbing} -> {run_dir}"
+        f"steps each, stuck after {opts.patience} steps without a gain{climbing}; Adam "
+        + ", ".join(f"{cell} {opts.lr[cell]:g}" for cell in cells)
+        + f" -> {run_dir}"
     )
 
     def describe(result: dict) -> str:

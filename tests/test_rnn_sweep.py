@@ -98,10 +98,16 @@ SWEEP_REFUSALS = [
         "error: --recurrent_init must be one of default, orthogonal, got 'xavier'",
     ),
     (["--max_steps", "0"], "error: --max_steps must be positive; got 0"),
+    (
+        ["--lr", "gru=-1"],
+        "error: --lr takes positive rates, for every cell or as cell=rate (cells rnn, lstm, gru); got 'gru=-1'",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("args", "line"), SWEEP_REFUSALS, ids=["length 1", "no seeds", "cell", "init", "max_steps"])
+@pytest.mark.parametrize(
+    ("args", "line"), SWEEP_REFUSALS, ids=["length 1", "no seeds", "cell", "init", "max_steps", "lr"]
+)
 def test_sweep_refuses_bad_input_in_one_line_before_writing(args, line, tmp_path):
     """`python -m rnn_lab sweep` with a bad value: exactly one stderr line, exit 2, no folder created."""
     root = tmp_path / "out"
@@ -161,3 +167,10 @@ def test_lr_search_table_reads_one_sweep_folder_per_learning_rate(tmp_path):
         2,
         "error: --points takes cell:length with a length >= 2, got 'gru50'",
     )
+
+
+def test_lr_takes_one_rate_for_every_cell_and_cell_rates_on_top():
+    from rnn_lab.sweep import learning_rates
+
+    assert learning_rates(["2e-3"]) == {"rnn": 2e-3, "lstm": 2e-3, "gru": 2e-3}
+    assert learning_rates(["2e-3", "gru=1e-3", "rnn=5e-4"]) == {"rnn": 5e-4, "lstm": 2e-3, "gru": 1e-3}
