@@ -8,7 +8,8 @@ rising by a point (0.01) over its best; the final model is then evaluated once o
 one or more inits, so one command gives the init ablation (cell x init x length x seed). The sweep is adaptive: each
 (cell, init) starts at the shortest length and goes on to the next one only while its seeds keep solving, so a length
 solved by fewer than ceil(0.8 n) seeds (the break) ends that cell's climb and no run is spent above its breaking
-length (``--all_lengths`` trains every length anyway). Runs go through the shared
+length; a length's seeds go ``--jobs`` at a time, and once too many failed for it to count as solved its other seeds
+are not run (``--all_lengths`` trains every length and seed anyway). Runs go through the shared
 runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings (its
 RunSpec) are unchanged is reused from ``<root>/palindrome-sweep/runs/<cell>-<init>-L<length>-s<seed>/run.json``.
 The sweep folder ``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (per cell, init
@@ -170,7 +171,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     # Lists take nargs="*" and are checked below, so an empty or misspelt one is one clear line, not argparse's usage.
     parser.add_argument("--lengths", type=int, nargs="*", default=[10, 20, 30, 50, 75, 100, 150, 200],
                         help="palindrome lengths (>= 2)")  # fmt: skip
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4], help="seeds (data and weights)")
+    parser.add_argument("--seeds", type=int, nargs="*", help="seeds (data and weights; default 0 1 2 3 4)")
     parser.add_argument("--cells", nargs="*", default=list(CELLS), help=f"one or more of {', '.join(CELLS)}")
     parser.add_argument("--recurrent_init", nargs="*", default=["orthogonal"],
                         help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}: several give the "
@@ -206,6 +207,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     )
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]
     opts = parser.parse_args(args)
+    opts.given_seeds, opts.seeds = opts.seeds, [0, 1, 2, 3, 4] if opts.seeds is None else opts.seeds
     for name, what in (("lengths", "length"), ("seeds", "seed"), ("cells", "cell"), ("recurrent_init", "init")):
         if not getattr(opts, name):
             fail(f"--{name} needs at least one {what}")
@@ -242,42 +244,54 @@ def sweep_main(args: list[str]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m rnn_lab sweep " + " ".join(args)
     if opts.report:
-        print(write_report(read_results(opts.report), run_dir, command, opts.target))
+        print(write_report(read_results(opts.report), run_dir, command, opts.target, seeds=opts.given_seeds))
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
     common = {k: getattr(opts, k) for k in ("max_steps", "patience", "val_every", "target", "hidden_dim")}
     common |= {k: getattr(opts, k) for k in ("batch_size", "num_samples", "implementation")}
 
-    def length_jobs(cell: str, init: str, length: int) -> list[Job]:
-        """Every seed of one (cell, init, length); the RunSpec is the job's identity."""
+    def length_jobs(cell: str, init: str, length: int, some: list[int] | None = None) -> list[Job]:
+        """The seeds (``some`` of them, else all) of one (cell, init, length); the RunSpec is the job's identity."""
         return [
             Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
                 asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, lr=opts.lr[cell], **common)),
                 options={"wandb": opts.wandb})
-            for seed in seeds
+            for seed in (seeds if some is None else some)
         ]  # fmt: skip
 
     needed = seeds_needed(len(seeds))
     pending: dict[tuple[str, str, int], list[bool]] = {}  # seeds of a (cell, init, length) finished so far: solved?
+    queued: dict[tuple[str, str, int], int] = {}  # seeds of a (cell, init, length) queued so far
+    in_flight = min(opts.jobs, len(seeds))  # seeds of one (cell, init, length) queued at a time
+
+    def next_seeds(cell: str, init: str, length: int, count: int) -> list[Job]:
+        start = queued.get((cell, init, length), 0)
+        queued[(cell, init, length)] = min(len(seeds), start + count)
+        return length_jobs(cell, init, length, seeds[start : start + count])
 
     def climb(outcome: Outcome) -> list[Job]:
-        """Queues a (cell, init)'s next length once every seed of this one finished and enough of them solved it."""
+        """A (cell, init, length)'s seeds go a few at a time: the next seed once one finishes, none once too many
+        failed for the length to count as solved (its break is decided; the other seeds are not run), and the next
+        length once every seed finished and enough of them solved this one."""
         spec = outcome.job.config
         key = (spec["cell"], spec["recurrent_init"], spec["seq_len"])
         solved = not outcome.error and outcome.result["test_acc"] >= opts.target
         pending.setdefault(key, []).append(solved)
-        longer = [length for length in lengths if length > key[2]]
-        if len(pending[key]) < len(seeds) or sum(pending[key]) < needed or not longer:
+        done, failed = len(pending[key]), pending[key].count(False)
+        if failed > len(seeds) - needed:
             return []
-        return length_jobs(key[0], key[1], longer[0])
+        if done < len(seeds):
+            return next_seeds(*key, 1) if queued.get(key, 0) < len(seeds) else []
+        longer = [length for length in lengths if length > key[2]]
+        return next_seeds(key[0], key[1], longer[0], in_flight) if longer else []
 
     if opts.all_lengths:  # longest first, so the slow runs do not all end up at the tail of the pool
         jobs = [job for length in reversed(lengths) for cell in cells for init in inits
                 for job in length_jobs(cell, init, length)]  # fmt: skip
     else:
-        jobs = [job for cell in cells for init in inits for job in length_jobs(cell, init, lengths[0])]
+        jobs = [job for cell in cells for init in inits for job in next_seeds(cell, init, lengths[0], in_flight)]
     shape = f"{len(cells)} cells x {len(inits)} inits x {len(lengths)} lengths x {len(seeds)} seeds"
-    climbing = f"; each (cell, init) stops at the first length fewer than {needed} seeds solve"
+    climbing = f"; each (cell, init) stops at the first length fewer than {needed} seeds solve (decided early)"
     climbing = "" if opts.all_lengths else climbing
     print(
         f"Sweep: up to {len(cells) * len(inits) * len(lengths) * len(seeds)} runs ({shape}), at most {opts.max_steps} "
@@ -296,15 +310,13 @@ def sweep_main(args: list[str]) -> Path:
         jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun,
         then=None if opts.all_lengths else climb,
     )  # fmt: skip
-    results = sorted(
-        (RunResult(**o.result) for o in outcomes if not o.error),
-        key=lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed),
-    )
+    order = lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed)  # noqa: E731
+    results = sorted((RunResult(**o.result) for o in outcomes if not o.error), key=order)
     with open(run_dir / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])
         writer.writeheader()
         writer.writerows(asdict(r) for r in results)
-    print(write_report(results, run_dir, command, opts.target, lengths))
+    print(write_report(results, run_dir, command, opts.target, lengths, seeds))
     if opts.wandb:
         from lab.loggers import log_group_table
 
@@ -313,6 +325,6 @@ def sweep_main(args: list[str]) -> Path:
     files = f"{run_dir}/results.csv, results.md, accuracy_vs_length.png"
     print(
         f"Sweep done in {time.perf_counter() - start:.0f} s: {files}"
-        + (f"; failed: {', '.join(failed)}" if failed else "")
+        + (f"; failed: {', '.join(failed)}" * bool(failed))
     )
     return run_dir

@@ -85,11 +85,14 @@ def breaking_length(solved_by_length: dict[int, int], needed: int) -> tuple[int 
     return best, "; ".join(notes)
 
 
-def summarise(results: list[RunResult], target: float, lengths: list[int] | None = None) -> tuple[str, str]:
+def summarise(
+    results: list[RunResult], target: float, lengths: list[int] | None = None, n_seeds: int | None = None
+) -> tuple[str, str]:
     """Markdown tables: per (cell, init, length), and the breaking length per (cell, init); ``lengths`` (default:
-    those in the results) may name lengths the adaptive sweep never reached."""
+    those in the results) may name lengths the adaptive sweep never reached, ``n_seeds`` (default: the seeds in the
+    results) seeds it never ran at a length whose break was decided early."""
     lengths = sorted({r.seq_len for r in results} | set(lengths or []))
-    n_seeds = len({r.seed for r in results})
+    n_seeds = max(n_seeds or 0, len({r.seed for r in results}))
     needed = seeds_needed(n_seeds)
     per_length = [
         f"| cell | init | length | test accuracy | solved (test >= {100 * target:g}%) | steps to {100 * target:g}% "
@@ -110,6 +113,7 @@ def summarise(results: list[RunResult], target: float, lengths: list[int] | None
             solved_by_length[length] = sum(_solved(r, target) for r in runs)
             accuracy = format_mean_std([r.test_acc for r in runs], digits=3)
             ended = " / ".join(str(sum(r.ended == e for r in runs)) for e in ("target", "plateau", "cap"))
+            ended += f"; {n_seeds - len(runs)} not run: broken already" if len(runs) < n_seeds else ""
             per_length.append(
                 f"| {cell} | {init} | {length} | {accuracy} | {solved_by_length[length]}/{n_seeds} | "
                 f"{_steps_text(runs, n_seeds)} | {ended} |"
@@ -201,14 +205,20 @@ def read_results(paths: list[str]) -> list[RunResult]:
 
 
 def write_report(
-    results: list[RunResult], run_dir: Path, command: str, target: float, lengths: list[int] | None = None
+    results: list[RunResult],
+    run_dir: Path,
+    command: str,
+    target: float,
+    lengths: list[int] | None = None,
+    seeds: list[int] | None = None,
 ) -> str:
-    """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown below the command line."""
-    seeds = sorted({r.seed for r in results})
+    """results.md and accuracy_vs_length.png in ``run_dir``; returns the markdown below the command line. ``seeds``:
+    the sweep's seeds (default: those in the results)."""
+    seeds = sorted({r.seed for r in results} | set(seeds or []))
     n, needed, pct = len(seeds), seeds_needed(len(seeds)), f"{100 * target:g}%"
     caps = sorted({r.max_steps for r in results if r.max_steps is not None})
     cap = f"at most {', '.join(map(str, caps))} steps per run" if caps else "step cap not recorded in the CSV"
-    per_length, breaking = summarise(results, target, lengths)
+    per_length, breaking = summarise(results, target, lengths, n)
     groups = ", ".join(f"{cell} {init}" for cell, init in _groups(results))
     lengths = sorted({r.seq_len for r in results} | set(lengths or []))
     text = (

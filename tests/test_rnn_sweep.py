@@ -51,6 +51,17 @@ def test_the_sweep_climbs_lengths_only_while_its_seeds_solve_them(tmp_path, caps
     assert "each (cell, init) stops at the first length fewer than 1 seeds solve" in capsys.readouterr().out
 
 
+def test_a_length_stops_once_too_many_seeds_failed_for_it_to_count(tmp_path):
+    """5 seeds need 4 solving: once 2 failed, the break is decided and the 3 other seeds of that length never run."""
+    args = ["--lengths", "6", "7", "--seeds", "0", "1", "2", "3", "4", "--cells", "rnn", "--hidden_dim", "8",
+            "--num_samples", "1000", "--val_every", "1", "--jobs", "1", "--no-wandb", "--max_steps", "1",
+            "--target", "0.99", "--root", str(tmp_path)]  # fmt: skip
+    rows = list(csv.DictReader(open(sweep_main(args) / "results.csv")))
+    assert [(r["seq_len"], r["seed"]) for r in rows] == [("6", "0"), ("6", "1")]
+    table = (tmp_path / "palindrome-sweep" / "results.md").read_text()
+    assert "| 0/5 | never (0/5) | 0 / 0 / 2; 3 not run: broken already |" in table
+
+
 def _result(cell: str, init: str, length: int, seed: int, test_acc: float, steps_to_target: int | None) -> RunResult:
     return RunResult(cell, init, length, seed, test_acc, test_acc, test_acc, 500, steps_to_target, 20_000, 1.0)
 
