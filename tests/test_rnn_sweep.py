@@ -149,27 +149,29 @@ def run_script(path: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, path, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
-def test_lr_search_table_reads_one_sweep_folder_per_learning_rate(tmp_path):
-    """tools/lr_search.py --table-only: a column per learning rate (the sweep's own 2e-3 read from the main sweep),
-    seeds solved and median steps per cell and length; a rate not trained yet says so; a bad point is one line."""
+def test_lr_search_table_reads_the_rate_of_each_finished_run(tmp_path):
+    """tools/lr_search.py --table-only: a column per learning rate (read from each run's settings, also from the
+    --also folders), seeds solved and median steps per cell and length; a rate not trained yet says so; a bad point
+    is one line."""
     import json
 
-    def write(folder, cell, length, seed, acc, steps):
+    def write(folder, cell, length, seed, lr, acc, steps):
         run = folder / "runs" / f"{cell}-orthogonal-L{length}-s{seed}"
         run.mkdir(parents=True)
         result = asdict(_result(cell, "orthogonal", length, seed, acc, steps))
-        (run / "run.json").write_text(json.dumps({"key": "k", "result": result, "error": ""}))
+        config = {"lr": lr, "recurrent_init": "orthogonal"}
+        (run / "run.json").write_text(json.dumps({"key": "k", "config": config, "result": result, "error": ""}))
 
-    write(tmp_path / "sweep", "gru", 50, 0, 0.10, None)
-    write(tmp_path / "sweep", "gru", 50, 1, 0.10, None)
-    write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 0, 1.0, 2200)
-    write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 1, 1.0, 3200)
-    args = ["--points", "gru:50", "--lrs", "1e-3", "5e-3", "--root", str(tmp_path / "search"), "--baseline",
+    write(tmp_path / "sweep", "gru", 50, 0, 2e-3, 0.10, None)
+    write(tmp_path / "sweep", "gru", 50, 1, 2e-3, 0.10, None)
+    write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 0, 1e-3, 1.0, 2200)
+    write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 1, 1e-3, 1.0, 3200)
+    args = ["--points", "gru:50", "--lrs", "1e-3", "5e-3", "--root", str(tmp_path / "search"), "--also",
             str(tmp_path / "sweep"), "--table-only"]  # fmt: skip
     result = run_script("tools/lr_search.py", *args)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == [
-        "| cell | length | Adam 1e-3 | Adam 2e-3 (sweep) | Adam 5e-3 |",
+        "| cell | length | Adam 1e-3 | Adam 2e-3 | Adam 5e-3 |",
         "|---|---:|---:|---:|---:|",
         "| gru | 50 | 2/2, 2700 steps | 0/2 | not run |",
     ]

@@ -1,19 +1,21 @@
 """The per-cell learning-rate search of the palindrome study (docs/rnn.md, "Learning-rate search").
 
-The same effort for every cell: each ``cell:length`` (the first length its sweep at the default learning rate failed)
-is trained at every learning rate of ``--lrs`` on the same seeds, with the sweep's settings otherwise (orthogonal
-recurrent init, at most 20,000 steps, stuck after 5,000 flat steps). Each learning rate is one sweep folder,
-``<root>/lr<text>/palindrome-sweep``, so finished runs are reused and a killed search continues; the default rate's
-runs are read from the main sweep (``--baseline``). Prints one markdown table: per cell and length, for each learning
-rate, the seeds solved (test accuracy >= 99.5%) and the median steps to 99.5% validation accuracy.
+The same effort for every cell: each ``cell:length`` (the first length that cell failed in the sweep at Adam 2e-3,
+the rate every cell had then) is trained at every learning rate of ``--lrs`` on the same seeds, with the sweep's
+settings otherwise (orthogonal recurrent init, at most 20,000 steps, stuck after 5,000 flat steps). Each rate is one
+sweep folder, ``<root>/lr<rate>/palindrome-sweep``, so finished runs are reused and a killed search continues; runs
+at these points in the ``--also`` folders (the 2e-3 sweep) join the table. Prints one markdown table: per cell and
+length, for each learning rate (read from each run's settings), the seeds solved (test accuracy >= 99.5%) and the
+median steps to 99.5% validation accuracy.
 
-    python tools/lr_search.py                                   # rnn:75 gru:50 lstm:150, 5e-4 1e-3 5e-3, seeds 0 1
-    python tools/lr_search.py --table-only                      # the table from the runs so far
+    python tools/lr_search.py                 # rnn:75 gru:50 lstm:100 at 5e-4 1e-3 5e-3, seeds 0 1
+    python tools/lr_search.py --table-only    # the table from the runs so far
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -21,9 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from lab.errors import fail  # noqa: E402
-from rnn_lab.sweep_report import RunResult, read_results  # noqa: E402
-
-DEFAULT_LR = "2e-3"  # the sweep's default (python -m rnn_lab sweep --lr)
 
 
 def parse_points(texts: list[str]) -> list[tuple[str, int]]:
@@ -46,39 +45,55 @@ def run_search(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], 
                         "--root", str(root / f"lr{lr}")])  # fmt: skip
 
 
-def cell_text(runs: list[RunResult], n_seeds: int) -> str:
-    """``k/n solved, steps median`` for the runs of one (cell, length, lr); ``not run`` when there are none."""
+def cell_text(runs: list[dict], n_seeds: int) -> str:
+    """``k/n, median steps`` for the results of one (cell, length, lr); ``not run`` when there are none."""
     if not runs:
         return "not run"
-    solved = sum(run.test_acc >= 0.995 for run in runs)
-    reached = [run.steps_to_target for run in runs if run.steps_to_target is not None]
+    solved = sum(run["test_acc"] >= 0.995 for run in runs)
+    reached = [run["steps_to_target"] for run in runs if run["steps_to_target"] is not None]
     steps = f", {statistics.median(reached):g} steps" if reached else ""
     missing = f" ({n_seeds - len(runs)} not finished)" if len(runs) < n_seeds else ""
     return f"{solved}/{n_seeds}{steps}{missing}"
 
 
-def table(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], root: Path, baseline: Path) -> str:
-    folders = {lr: root / f"lr{lr}" / "palindrome-sweep" for lr in lrs} | {DEFAULT_LR: baseline}
-    columns = sorted(folders, key=float)
-    results = {lr: read_results([str(folder)]) if folder.is_dir() else [] for lr, folder in folders.items()}
-    head = "| cell | length | " + " | ".join(f"Adam {lr}" + (" (sweep)" if lr == DEFAULT_LR else "") for lr in columns)
-    lines = [head + " |", "|---|---:|" + "---:|" * len(columns)]
+def finished_runs(folders: list[Path]) -> list[tuple[float, dict]]:
+    """(learning rate, result) of every finished orthogonal-init run under the sweep folders, read from run.json."""
+    found = []
+    for folder in folders:
+        for record in sorted(folder.glob("runs/*/run.json")):
+            saved = json.loads(record.read_text())
+            if saved.get("result") and not saved.get("error") and saved["config"]["recurrent_init"] == "orthogonal":
+                found.append((float(saved["config"]["lr"]), saved["result"]))
+    return found
+
+
+def table(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], folders: list[Path]) -> str:
+    """A column per learning rate (those asked for and any other the folders hold), a row per cell:length."""
+    runs = finished_runs(folders)
+    columns = sorted({float(lr) for lr in lrs} | {lr for lr, _ in runs})
+    lines = [
+        "| cell | length | " + " | ".join(f"Adam {lr:.0e}".replace("e-0", "e-") for lr in columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
     for cell, length in points:
         row = []
-        for lr in columns:
-            runs = [r for r in results[lr] if (r.cell, r.recurrent_init, r.seq_len) == (cell, "orthogonal", length)]
-            row.append(cell_text([r for r in runs if r.seed in seeds], len(seeds)))
+        for rate in columns:
+            chosen = [
+                r for lr, r in runs if lr == rate and (r["cell"], r["seq_len"]) == (cell, length) and r["seed"] in seeds
+            ]
+            row.append(cell_text(chosen, len(seeds)))
         lines.append(f"| {cell} | {length} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--points", nargs="+", default=["rnn:75", "gru:50", "lstm:150"], help="cell:length ...")
+    parser.add_argument("--points", nargs="+", default=["rnn:75", "gru:50", "lstm:100"], help="cell:length ...")
     parser.add_argument("--lrs", nargs="+", default=["5e-4", "1e-3", "5e-3"], help="Adam learning rates to try")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--root", type=Path, default=Path("runs/lr-search"))
-    parser.add_argument("--baseline", type=Path, default=Path("runs/palindrome-sweep"), help="the main sweep folder")
+    parser.add_argument("--also", type=Path, nargs="*", default=[Path("runs/ablation-lr2e-3/palindrome-sweep")],
+                        help="other sweep folders whose runs at these points join the table")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--table-only", action="store_true", help="train nothing: the table from finished runs")
     opts = parser.parse_args(argv)
@@ -91,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
             fail(f"--lrs must be positive numbers, got {lr!r}")
     if not opts.table_only:
         run_search(points, opts.lrs, opts.seeds, opts.root, opts.jobs)
-    print(table(points, opts.lrs, opts.seeds, opts.root, opts.baseline), end="")
+    folders = [opts.root / f"lr{lr}" / "palindrome-sweep" for lr in opts.lrs] + [f for f in opts.also if f.is_dir()]
+    print(table(points, opts.lrs, opts.seeds, [f for f in folders if f.is_dir()]), end="")
 
 
 if __name__ == "__main__":
