@@ -6,7 +6,7 @@ output (callbacks.gradient_flow), measured on a float64 copy of each model so th
 smallest normal number (1e-38) do not underflow to 0. The LSTM's c_t comes from an unroll in plain autograd ops of
 the cell's own weights (rnn_lab.cells.lstm_unrolled), since nn.LSTM hands c_t back beside h_t rather than under it.
 Training (``--train_steps``) uses the Lightning Trainer on palindromes of the same length, Adam at ``--lr`` (the
-configs' 2e-3) and clipping at norm 10. For each tanh RNN the command also prints the bound
+configs' 1e-3) and clipping at norm 10. For each tanh RNN the command also prints the bound
 ||∂h_T/∂h_t|| <= (||W_hh||_2 · max tanh')^(T-t) = ||W_hh||_2^(T-t) (tanh' <= 1) with the measured spectral norm
 of W_hh.
 """
@@ -46,7 +46,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--train_steps", type=int, default=0,
                         help="also measure after N Adam steps on palindromes of --seq_len inputs")  # fmt: skip
     parser.add_argument(
-        "--lr", type=float, default=2e-3, help=f"Adam learning rate of --train_steps (clipping {CLIP:g})"
+        "--lr", type=float, default=1e-3, help=f"Adam learning rate of --train_steps (clipping {CLIP:g})"
     )
     parser.add_argument("--output", default="runs/gradient-flow/gradient_flow.png", help="PNG path (a CSV goes beside)")
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]

@@ -83,7 +83,7 @@ REFUSALS = [
     (["--recurrent_init", "xavier"], "error: --recurrent_init must be one of default, orthogonal, got 'xavier'"),
     (["--recurrent_init"], "error: --recurrent_init needs at least one init"),
     (["--seq_len", "1"], "error: --seq_len must be >= 2, --batch_size and --hidden_dim >= 1"),
-    (["--train_steps", "-1"], "error: --train_steps must be >= 0 and --lr > 0; got -1 and 0.002"),
+    (["--train_steps", "-1"], "error: --train_steps must be >= 0 and --lr > 0; got -1 and 0.001"),
 ]
 
 
