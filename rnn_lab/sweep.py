@@ -1,154 +1,37 @@
 """``python -m rnn_lab sweep``: test accuracy vs palindrome length for several cells, recurrent inits and seeds.
 
 Each run trains a fresh SequenceClassifier with the Lightning Trainer for at most ``--max_steps`` steps on the train
-split (80% of ``--num_samples``), validates every ``--val_every`` steps on the validation split (10%) and stops early
-once validation accuracy reaches ``--target``, or as stuck once ``--patience`` steps pass without validation accuracy
-rising by a point (0.01) over its best; the final model is then evaluated once on the held-out test split
-(10%, never seen in training or validation): that test accuracy is the sweep's number. ``--recurrent_init`` takes
-one or more inits, so one command gives the init ablation (cell x init x length x seed). The sweep is adaptive: each
-(cell, init) starts at the shortest length and goes on to the next one only while its seeds keep solving, so a length
-solved by fewer than ceil(0.8 n) seeds (the break) ends that cell's climb and no run is spent above its breaking
-length; a length's seeds go ``--jobs`` at a time, and once too many failed for it to count as solved its other seeds
-are not run (``--all_lengths`` trains every length and seed anyway). Runs go through the shared
-runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings (its
-RunSpec) are unchanged is reused from ``<root>/palindrome-sweep/runs/<cell>-<init>-L<length>-s<seed>/run.json``.
-The sweep folder ``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (per cell, init
-and length; the breaking length per cell and init; definitions in rnn_lab.sweep_report) and
-``accuracy_vs_length.png``.
+split (80% of ``--num_samples``), validates every ``--val_every`` steps on the validation split (10%) and stops
+``--settle`` steps after validation accuracy first reaches ``--target``, or as stuck once ``--patience`` steps pass
+without validation accuracy rising by a point (0.01) over its best; the final model is then evaluated once on the
+held-out test split (10%, never seen in training or validation): that test accuracy is the sweep's number.
+``--recurrent_init`` takes one or more inits, so one command gives the init ablation (cell x init x length x seed).
+The sweep is adaptive: each (cell, init) starts at the shortest length and goes on to the next one only while its
+seeds keep solving, so a length solved by fewer than ceil(0.8 n) seeds (the break) ends that cell's climb and no run
+is spent above its breaking length; a length's seeds go ``--jobs`` at a time, and once too many failed for it to
+count as solved its other seeds are not run (``--all_lengths`` trains every length and seed anyway). Runs go through
+the shared runner (``lab.runner``): ``--jobs`` worker processes, one line per finished run, and a run whose settings
+(its RunSpec) are unchanged is reused from
+``<root>/palindrome-sweep/runs/<cell>-<init>-L<length>-s<seed>/run.json``. The sweep folder
+``<root>/palindrome-sweep/`` gets ``results.csv`` (one row per run), ``results.md`` (per cell, init and length; the
+breaking length per cell and init; definitions in rnn_lab.sweep_report) and ``accuracy_vs_length.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import time
-import warnings
-from dataclasses import asdict, dataclass, fields
-from functools import partial
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
-
-import torch
 
 from lab.errors import fail, one_of
 from lab.runner import Job, Outcome, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
 from rnn_lab.sweep_report import RunResult, read_results, seeds_needed, write_report
+from rnn_lab.sweep_run import GROUP, RunSpec, settings
 
-GROUP = "palindrome-sweep"
 DEFAULT_LR = 1e-3  # Adam, every cell: the best of the learning-rate search (docs/rnn.md)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of the sweep."""
-
-    cell: str
-    seq_len: int
-    seed: int
-    max_steps: int
-    val_every: int
-    target: float
-    hidden_dim: int
-    batch_size: int
-    num_samples: int
-    lr: float
-    implementation: str
-    recurrent_init: str = "default"
-    patience: int = 5000  # steps without a gain of plateau_delta in val accuracy before a run stops as stuck
-    plateau_delta: float = 0.01
-    train_fraction: float = 0.8  # of num_samples; validation gets 1 - train_fraction - test_fraction
-    test_fraction: float = 0.1
-
-
-def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb: bool = False) -> dict[str, Any]:
-    """Runner target: trains one classifier as ``config`` (a RunSpec) says; returns its RunResult as a dict. A killed
-    run starts again (``resume`` is ignored: sweep runs keep no checkpoint and take minutes)."""
-    from pytorch_lightning import Callback, Trainer, seed_everything
-    from pytorch_lightning.callbacks import EarlyStopping
-
-    from datamodules.palindrome import PalindromeDataModule
-    from lab.loggers import make_wandb_logger
-    from rnn_lab.classifier import SequenceClassifier
-
-    spec = RunSpec(**config)
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*(num_workers|LeafSpec|val_check_interval).*")
-    start = time.perf_counter()
-    history: list[tuple[int, float]] = []
-
-    class Record(Callback):
-        def on_validation_end(self, trainer, pl_module):
-            if not trainer.sanity_checking:
-                history.append((trainer.global_step, float(trainer.callback_metrics["val/acc"])))
-
-    tags = [GROUP, spec.cell, spec.recurrent_init]
-    seed_everything(spec.seed, verbose=False)
-    data = PalindromeDataModule(
-        seq_len=spec.seq_len,
-        num_samples=spec.num_samples,
-        batch_size=spec.batch_size,
-        train_fraction=spec.train_fraction,
-        test_fraction=spec.test_fraction,
-        seed=spec.seed,
-    )
-    model = SequenceClassifier(
-        cell=spec.cell,
-        implementation=spec.implementation,
-        recurrent_init=spec.recurrent_init,
-        hidden_dim=spec.hidden_dim,
-        one_hot=True,
-        optimizer=partial(torch.optim.Adam, lr=spec.lr),
-    )
-    stop = EarlyStopping(
-        monitor="val/acc",
-        mode="max",
-        stopping_threshold=spec.target,
-        patience=max(1, spec.patience // spec.val_every),  # counted in validations
-        min_delta=spec.plateau_delta,
-    )
-    trainer = Trainer(
-        accelerator="cpu",
-        max_steps=spec.max_steps,
-        max_epochs=-1,
-        val_check_interval=spec.val_every,
-        check_val_every_n_epoch=None,
-        gradient_clip_val=10.0,
-        num_sanity_val_steps=0,
-        logger=[make_wandb_logger(str(run_dir), run_dir.name, "gan-rnn-lab", GROUP, tags, job_type=spec.cell)]
-        if wandb
-        else False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[stop, Record()],
-    )
-    trainer.fit(model, datamodule=data)
-    if not history or history[-1][0] != trainer.global_step:  # the budget ended between two validations
-        trainer.validate(model, datamodule=data, verbose=False)
-        history.append((trainer.global_step, float(trainer.callback_metrics["val/acc"])))
-    trainer.test(model, datamodule=data, verbose=False)  # the final model on the held-out test palindromes
-    reached = [step for step, acc in history if acc >= spec.target]
-    ended = "target" if reached else "cap" if trainer.global_step >= spec.max_steps else "plateau"
-    result = RunResult(
-        cell=spec.cell,
-        recurrent_init=spec.recurrent_init,
-        seq_len=spec.seq_len,
-        seed=spec.seed,
-        test_acc=float(trainer.callback_metrics["test/acc"]),
-        best_val_acc=max(acc for _, acc in history),
-        final_val_acc=history[-1][1],
-        steps=trainer.global_step,
-        steps_to_target=reached[0] if reached else None,
-        max_steps=spec.max_steps,
-        ended=ended,
-        seconds=round(time.perf_counter() - start, 1),
-    )
-    if wandb:
-        summary = {"test_acc": result.test_acc, "best_val_acc": result.best_val_acc, "steps": result.steps}
-        trainer.loggers[0].experiment.summary.update(summary)
-    return asdict(result)
 
 
 def learning_rates(entries: list[str]) -> dict[str, float]:
@@ -181,7 +64,10 @@ def parse_args(args: list[str]) -> argparse.Namespace:
                         help="stop a run as stuck after this many steps without validation accuracy rising by 0.01 "
                         "over its best")  # fmt: skip
     parser.add_argument("--val_every", type=int, default=100, help="validate every N steps")
-    parser.add_argument("--target", type=float, default=0.995, help="stop a run once val accuracy reaches this")
+    parser.add_argument("--target", type=float, default=0.995, help="solved: test accuracy >= this")
+    parser.add_argument("--settle", type=int, default=200,
+                        help="steps trained on after validation accuracy first reaches --target, then stop (a margin: "
+                        "a run stopped right at it can end just below it on the test split)")  # fmt: skip
     parser.add_argument("--hidden_dim", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--num_samples", type=int, default=50_000,
@@ -224,8 +110,8 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     for name in positive:
         if getattr(opts, name) < 1:
             fail(f"--{name} must be positive; got {getattr(opts, name)}")
-    if not 0.0 < opts.target <= 1.0:
-        fail(f"--target must be in (0, 1]; got {opts.target}")
+    if not 0.0 < opts.target <= 1.0 or opts.settle < 0:
+        fail(f"--target must be in (0, 1] and --settle >= 0; got {opts.target} and {opts.settle}")
     opts.lr = learning_rates(opts.lr)
     if Path(opts.root).exists() and not Path(opts.root).is_dir():
         fail(f"--root {opts.root} is a file, not a folder")
@@ -247,14 +133,15 @@ def sweep_main(args: list[str]) -> Path:
         print(write_report(read_results(opts.report), run_dir, command, opts.target, seeds=opts.given_seeds))
         print(f"Report written: {run_dir}/results.md, accuracy_vs_length.png")
         return run_dir
-    common = {k: getattr(opts, k) for k in ("max_steps", "patience", "val_every", "target", "hidden_dim")}
+    common = {k: getattr(opts, k) for k in ("max_steps", "patience", "val_every", "target", "hidden_dim", "settle")}
     common |= {k: getattr(opts, k) for k in ("batch_size", "num_samples", "implementation")}
 
     def length_jobs(cell: str, init: str, length: int, some: list[int] | None = None) -> list[Job]:
         """The seeds (``some`` of them, else all) of one (cell, init, length); the RunSpec is the job's identity."""
         return [
-            Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep:train_one",
-                asdict(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, lr=opts.lr[cell], **common)),
+            Job(f"{cell}-{init}-L{length}-s{seed}", "rnn_lab.sweep_run:train_one",
+                settings(RunSpec(cell=cell, seq_len=length, seed=seed, recurrent_init=init, lr=opts.lr[cell],
+                                 **common)),
                 options={"wandb": opts.wandb})
             for seed in (seeds if some is None else some)
         ]  # fmt: skip

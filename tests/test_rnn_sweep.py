@@ -187,3 +187,12 @@ def test_lr_takes_one_rate_for_every_cell_and_cell_rates_on_top():
 
     assert learning_rates(["2e-3"]) == {"rnn": 2e-3, "lstm": 2e-3, "gru": 2e-3}
     assert learning_rates(["2e-3", "gru=1e-3", "rnn=5e-4"]) == {"rnn": 5e-4, "lstm": 2e-3, "gru": 1e-3}
+
+
+def test_a_run_trains_settle_steps_past_the_target_then_stops(tmp_path):
+    """--settle 3 with validation every step: the target (2%) is first reached at step 1, the run stops at step 4."""
+    args = ["--lengths", "6", "--seeds", "0", "--cells", "rnn", "--hidden_dim", "8", "--num_samples", "1000",
+            "--val_every", "1", "--jobs", "1", "--no-wandb", "--max_steps", "50", "--target", "0.02", "--settle", "3",
+            "--root", str(tmp_path)]  # fmt: skip
+    (row,) = csv.DictReader(open(sweep_main(args) / "results.csv"))
+    assert (row["steps_to_target"], row["steps"], row["ended"]) == ("1", "4", "target")
