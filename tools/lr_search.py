@@ -2,11 +2,12 @@
 
 The same effort for every cell: each ``cell:length`` (the first length that cell failed in the sweep at Adam 2e-3,
 the rate every cell had then) is trained at every learning rate of ``--lrs`` on the same seeds, with the sweep's
-settings otherwise (orthogonal recurrent init, at most 20,000 steps, stuck after 5,000 flat steps). Each rate is one
-sweep folder, ``<root>/lr<rate>/palindrome-sweep``, so finished runs are reused and a killed search continues; runs
-at these points in the ``--also`` folders (the 2e-3 sweep) join the table. Prints one markdown table: per cell and
-length, for each learning rate (read from each run's settings), the seeds solved (test accuracy >= 99.5%) and the
-median steps to 99.5% validation accuracy.
+settings otherwise (orthogonal recurrent init, at most 20,000 steps, stuck after 5,000 flat steps), except that a
+run stops as soon as validation reaches the target (``--settle 0``: the question is whether a rate gets there). Each
+rate is one sweep folder, ``<root>/lr<rate>/palindrome-sweep``, so finished runs are reused and a killed search
+continues; runs at these points in the ``--also`` folders (the 2e-3 sweep) join the table. Prints one markdown
+table: per cell and length, for each learning rate (read from each run's settings), the seeds solved (test accuracy
+>= 99.5%) and the median steps to 99.5% validation accuracy.
 
     python tools/lr_search.py                 # rnn:75 gru:50 lstm:100 at 5e-4 1e-3 5e-3, seeds 0 1
     python tools/lr_search.py --table-only    # the table from the runs so far
@@ -41,7 +42,7 @@ def run_search(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], 
     for lr in lrs:
         for cell, length in points:
             sweep_main(["--cells", cell, "--lengths", str(length), "--seeds", *map(str, seeds), "--lr", lr,
-                        "--recurrent_init", "orthogonal", "--jobs", str(jobs), "--no-wandb",
+                        "--recurrent_init", "orthogonal", "--settle", "0", "--jobs", str(jobs), "--no-wandb",
                         "--root", str(root / f"lr{lr}")])  # fmt: skip
 
 
