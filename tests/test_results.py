@@ -97,3 +97,46 @@ def test_stacked_section_tabulates_finished_runs_and_reuses_them(tmp_path, monke
     assert "| DCGAN, D = 1/2 G | 3 | 920 ± 20 | 0.90 ± 0.10 | 870 → 880 → 890 → 900 | 250 |" in text
     assert "| PacDCGAN2, D = 1/2 G | 3 |" in text and "| *PacDCGAN2 (PacGAN paper)* | | *1000* | *0.06* | | |" in text
     assert "4,000 generator steps" in text
+
+
+def test_sweep_section_has_the_default_config_the_lr_search_and_the_init_ablation(tmp_path, monkeypatch):
+    """The sweep section runs the default-config sweep and the 2e-3 init ablation (each with its command and figure)
+    and the learning-rate search table between them; the sweeps are stubbed here (their runs: test_rnn_sweep.py)."""
+    import argparse
+
+    import lr_search
+
+    from rnn_lab import sweep
+
+    calls = []
+
+    def fake_sweep(args):
+        calls.append(args)
+        folder = Path(args[args.index("--root") + 1]) / "palindrome-sweep"
+        (folder / "runs").mkdir(parents=True)
+        (folder / "results.md").write_text(f"Command: x\n\ntable of {len(calls)}\n")
+        (folder / "accuracy_vs_length.png").write_bytes(b"png")
+        return folder
+
+    monkeypatch.setattr(sweep, "sweep_main", fake_sweep)
+    monkeypatch.setattr(lr_search, "run_search", lambda *args: calls.append(["search"]))
+    monkeypatch.setattr(results, "_publish", lambda path, name: f"results/{name}")
+    opts = argparse.Namespace(sweep_lengths=[10], sweep_seeds=5, sweep_steps=20000, jobs=2, reuse=True, wandb=False)
+    text = results.section_sweep(opts, tmp_path)
+    assert [call[-2:] for call in calls[:2]] == [
+        ["--root", str(tmp_path)],
+        ["--root", str(tmp_path / "ablation-lr2e-3")],
+    ]
+    assert calls[2] == ["search"]
+    main, search, ablation = (
+        text.index("table of 1"),
+        text.index("| cell | length | Adam 5e-4"),
+        text.index("table of 2"),
+    )
+    assert main < search < ablation
+    assert (
+        "`python -m rnn_lab sweep --lengths 10 --seeds 0 1 2 3 4 --cells rnn lstm gru --max_steps 20000 --jobs 2`"
+        in text
+    )
+    assert "--recurrent_init default orthogonal --lr 2e-3 --settle 0`" in text
+    assert "(results/palindrome_sweep.png)" in text and "(results/palindrome_init_ablation.png)" in text
