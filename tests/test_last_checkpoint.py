@@ -78,3 +78,16 @@ def test_min_interval_skips_epoch_writes_but_not_the_end(tmp_path, monkeypatch):
         "last.ckpt": (3, 12)
     }  # written after the loop: epoch counts 3 done
     assert writes == [12]  # once, at the end: no epoch-end write within the hour
+
+
+def test_min_interval_also_throttles_the_last_written_beside_each_new_best(tmp_path, monkeypatch):
+    """A score that improves every epoch saves a best every epoch; last.ckpt follows only at the end."""
+    callback = checkpoint_callback(("score", "min"), min_interval_s=3600.0)
+    paths = []
+    save = callback._save_checkpoint
+    monkeypatch.setattr(
+        callback, "_save_checkpoint", lambda trainer, path: (paths.append(Path(path).name), save(trainer, path))
+    )
+    found = fit(tmp_path, callback, max_epochs=3)
+    assert found == {"best-epoch=002.ckpt": (2, 12), "last.ckpt": (3, 12)}
+    assert paths == ["best-epoch=000.ckpt", "best-epoch=001.ckpt", "best-epoch=002.ckpt", "last.ckpt"]
