@@ -113,7 +113,9 @@ def summarise(
             solved_by_length[length] = sum(_solved(r, target) for r in runs)
             accuracy = format_mean_std([r.test_acc for r in runs], digits=3)
             ended = " / ".join(str(sum(r.ended == e for r in runs)) for e in ("target", "plateau", "cap"))
-            ended += f"; {n_seeds - len(runs)} not run: broken already" if len(runs) < n_seeds else ""
+            if len(runs) < n_seeds:  # seeds skipped once the length had failed, or still running (--report)
+                broken = len(runs) - solved_by_length[length] > n_seeds - needed
+                ended += f"; {n_seeds - len(runs)} " + ("not run: broken already" if broken else "not finished")
             per_length.append(
                 f"| {cell} | {init} | {length} | {accuracy} | {solved_by_length[length]}/{n_seeds} | "
                 f"{_steps_text(runs, n_seeds)} | {ended} |"
