@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import io
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -87,13 +88,25 @@ def finished(job: Job, root: Path) -> Outcome | None:
 
 
 def _set_threads(threads: int) -> None:
+    """Worker start-up: torch threads, quiet loggers, and death with the parent (Linux)."""
     import logging
 
     import torch
 
+    _die_with_parent()
     torch.set_num_threads(threads)
     for name in ("pytorch_lightning", "lightning_fabric"):  # run details go to each run's log, not the console
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _die_with_parent() -> None:
+    """A worker gets SIGTERM when the process that started it dies (Linux ``prctl(PR_SET_PDEATHSIG)``), so a killed
+    sweep leaves no orphan worker training on, writing into its run folder; elsewhere nothing changes."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def execute(job: Job, root: Path) -> Outcome:

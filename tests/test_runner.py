@@ -74,3 +74,45 @@ def test_then_queues_follow_up_jobs_after_new_and_reused_runs(tmp_path):
     assert [(o.job.name, o.result["y"], o.reused) for o in first] == [(f"x{x}", x * x, False) for x in (1, 2, 3)]
     again = run_jobs([Job("x1", "test_runner:square", {"x": 1})], tmp_path, workers=2, then=then)
     assert [o.result["y"] for o in again] == [1, 4, 9] and all(o.reused for o in again)
+
+
+def linger(config: dict, run_dir, resume: bool = False) -> dict:
+    """A runner target that writes its pid and sleeps (the parent is killed meanwhile)."""
+    import os
+    import time
+
+    (run_dir / "pid").write_text(str(os.getpid()))
+    time.sleep(config["seconds"])
+    return {}
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL to the process running the jobs takes its workers down too: no orphan keeps training."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    code = (
+        "import sys, pathlib; sys.path.insert(0, 'tests'); from lab.runner import Job, run_jobs; "
+        f"run_jobs([Job('slow', 'test_runner:linger', {{'seconds': 120}})], pathlib.Path({str(tmp_path)!r}), 1)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
+    pid_file = tmp_path / "slow" / "pid"
+    deadline = time.time() + 60
+    while time.time() < deadline and not pid_file.is_file():
+        time.sleep(0.2)
+    worker = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return  # gone
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its parent")
