@@ -29,7 +29,7 @@ from lab.errors import fail, one_of
 from lab.runner import Job, Outcome, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
 from rnn_lab.sweep_report import RunResult, read_results, seeds_needed, write_report
-from rnn_lab.sweep_run import GROUP, RunSpec, settings, train_one  # noqa: F401  (TEMP alias for running sweeps)
+from rnn_lab.sweep_run import GROUP, RunSpec, settings
 
 DEFAULT_LR = 1e-3  # Adam, every cell: the best of the learning-rate search (docs/rnn.md)
 
