@@ -28,7 +28,7 @@ from pathlib import Path
 from lab.errors import fail, one_of
 from lab.runner import Job, Outcome, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
-from rnn_lab.sweep_report import RunResult, read_results, seeds_needed, write_report
+from rnn_lab.sweep_report import RunResult, broken_already, read_results, seeds_needed, write_report
 from rnn_lab.sweep_run import GROUP, RunSpec, settings
 
 DEFAULT_LR = 1e-3  # Adam, every cell: the best of the learning-rate search (docs/rnn.md)
@@ -165,7 +165,7 @@ def sweep_main(args: list[str]) -> Path:
         solved = not outcome.error and outcome.result["test_acc"] >= opts.target
         pending.setdefault(key, []).append(solved)
         done, failed = len(pending[key]), pending[key].count(False)
-        if failed > len(seeds) - needed:
+        if broken_already(failed, len(seeds)):
             return []
         if done < len(seeds):
             return next_seeds(*key, 1) if queued.get(key, 0) < len(seeds) else []
@@ -197,8 +197,10 @@ def sweep_main(args: list[str]) -> Path:
         jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun,
         then=None if opts.all_lengths else climb,
     )  # fmt: skip
-    order = lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed)  # noqa: E731
-    results = sorted((RunResult(**o.result) for o in outcomes if not o.error), key=order)
+    results = sorted(
+        (RunResult(**o.result) for o in outcomes if not o.error),
+        key=lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed),
+    )
     with open(run_dir / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(RunResult)])
         writer.writeheader()
@@ -212,6 +214,6 @@ def sweep_main(args: list[str]) -> Path:
     files = f"{run_dir}/results.csv, results.md, accuracy_vs_length.png"
     print(
         f"Sweep done in {time.perf_counter() - start:.0f} s: {files}"
-        + (f"; failed: {', '.join(failed)}" * bool(failed))
+        + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return run_dir

@@ -50,6 +50,12 @@ def seeds_needed(n_seeds: int) -> int:
     return -(-4 * n_seeds // 5)
 
 
+def broken_already(failed: int, n_seeds: int) -> bool:
+    """True once ``failed`` seeds of a length's ``n_seeds`` leave fewer than ``seeds_needed`` able to solve it: the
+    length breaks whatever the other seeds do (the sweep skips them)."""
+    return failed > n_seeds - seeds_needed(n_seeds)
+
+
 def _groups(results: list[RunResult]) -> list[tuple[str, str]]:
     """(cell, init) pairs present, in the order of CELLS and RECURRENT_INITS (unknown names last)."""
     order = {name: i for i, name in enumerate((*CELLS, *RECURRENT_INITS))}
@@ -114,7 +120,7 @@ def summarise(
             accuracy = format_mean_std([r.test_acc for r in runs], digits=3)
             ended = " / ".join(str(sum(r.ended == e for r in runs)) for e in ("target", "plateau", "cap"))
             if len(runs) < n_seeds:  # seeds skipped once the length had failed, or still running (--report)
-                broken = len(runs) - solved_by_length[length] > n_seeds - needed
+                broken = broken_already(len(runs) - solved_by_length[length], n_seeds)
                 ended += f"; {n_seeds - len(runs)} " + ("not run: broken already" if broken else "not finished")
             per_length.append(
                 f"| {cell} | {init} | {length} | {accuracy} | {solved_by_length[length]}/{n_seeds} | "

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from lab.errors import fail  # noqa: E402
-from rnn_lab.sweep_report import seeds_needed  # noqa: E402
+from rnn_lab.sweep_report import broken_already  # noqa: E402
 
 POINTS = ["rnn:75", "gru:50", "lstm:100"]  # the first length each cell failed at Adam 2e-3 (the sweep's rate then)
 RATES = ["5e-4", "1e-3", "5e-3"]  # besides 2e-3, read from the sweep at 2e-3
@@ -57,7 +57,7 @@ def cell_text(runs: list[dict], n_seeds: int) -> str:
     solved = sum(run["test_acc"] >= 0.995 for run in runs)
     reached = [run["steps_to_target"] for run in runs if run["steps_to_target"] is not None]
     steps = f", {statistics.median(reached):g} steps" if reached else ""
-    failed_already = len(runs) - solved > n_seeds - seeds_needed(n_seeds)  # the sweep skips the rest of the seeds
+    failed_already = broken_already(len(runs) - solved, n_seeds)  # the sweep skips the rest of the seeds
     missing = f" ({n_seeds - len(runs)} not {'run: failed already' if failed_already else 'finished'})"
     missing = missing if len(runs) < n_seeds else ""
     return f"{solved}/{n_seeds}{steps}{missing}"
