@@ -43,6 +43,7 @@ class RunResult:
     max_steps: int | None  # the step cap of the run (None: read from a CSV without it)
     seconds: float
     ended: str = ""  # what ended the run: target, plateau (stuck: no gain for --patience steps) or cap
+    lr: float | None = None  # the Adam learning rate (None: read from a CSV without it)
 
 
 def seeds_needed(n_seeds: int) -> int:
@@ -184,7 +185,7 @@ def read_results(paths: list[str]) -> list[RunResult]:
         for record in sorted(folder.glob("runs/*/run.json")):
             saved = json.loads(record.read_text())
             if saved.get("result") and not saved.get("error"):
-                results.append(RunResult(**saved["result"]))
+                results.append(RunResult(**{**saved["result"], "lr": float(saved["config"]["lr"])}))
     paths = [path for path in paths if not Path(path).is_dir()]
 
     def optional_int(text: str | None) -> int | None:
@@ -207,6 +208,7 @@ def read_results(paths: list[str]) -> list[RunResult]:
                         max_steps=optional_int(row.get("max_steps")),
                         seconds=float(row["seconds"]),
                         ended=row.get("ended") or "",
+                        lr=float(row["lr"]) if row.get("lr") else None,
                     )
                 )
     return results

@@ -129,7 +129,8 @@ def test_sweep_refuses_bad_input_in_one_line_before_writing(args, line, tmp_path
 
 
 def test_report_reads_the_finished_runs_of_a_sweep_folder(tmp_path):
-    """--report on a sweep folder (also while it runs) reads every finished run.json and skips failed runs."""
+    """--report on a sweep folder (also while it runs) reads every finished run.json, with the learning rate of its
+    settings, and skips failed runs."""
     import json
 
     folder = tmp_path / "palindrome-sweep"
@@ -137,9 +138,9 @@ def test_report_reads_the_finished_runs_of_a_sweep_folder(tmp_path):
         result = asdict(_result("lstm", "orthogonal", 50, seed, 1.0, 300)) if not error else {}
         (folder / "runs" / f"lstm-orthogonal-L50-s{seed}").mkdir(parents=True)
         (folder / "runs" / f"lstm-orthogonal-L50-s{seed}" / "run.json").write_text(
-            json.dumps({"key": "k", "result": result, "error": error})
+            json.dumps({"key": "k", "config": {"lr": 1e-3}, "result": result, "error": error})
         )
-    assert [r.seed for r in read_results([str(folder)])] == [0, 1]
+    assert [(r.seed, r.lr) for r in read_results([str(folder)])] == [(0, 1e-3), (1, 1e-3)]
     out = tmp_path / "out"
     sweep_main(["--report", str(folder), "--root", str(out), "--no-wandb"])
     assert "| lstm | orthogonal | 50 | 1.000 ± 0.000 | 2/2 |" in (out / "palindrome-sweep" / "results.md").read_text()

@@ -16,7 +16,6 @@ table: per cell and length, for each learning rate (read from each run's setting
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from lab.errors import fail  # noqa: E402
-from rnn_lab.sweep_report import broken_already  # noqa: E402
+from rnn_lab.sweep_report import RunResult, broken_already, read_results  # noqa: E402
 
 POINTS = ["rnn:75", "gru:50", "lstm:100"]  # the first length each cell failed at Adam 2e-3 (the sweep's rate then)
 RATES = ["5e-4", "1e-3", "5e-3"]  # besides 2e-3, read from the sweep at 2e-3
@@ -50,12 +49,12 @@ def run_search(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], 
                         "--root", str(root / f"lr{lr}")])  # fmt: skip
 
 
-def cell_text(runs: list[dict], n_seeds: int) -> str:
+def cell_text(runs: list[RunResult], n_seeds: int) -> str:
     """``k/n, median steps`` for the results of one (cell, length, lr); ``not run`` when there are none."""
     if not runs:
         return "not run"
-    solved = sum(run["test_acc"] >= 0.995 for run in runs)
-    reached = [run["steps_to_target"] for run in runs if run["steps_to_target"] is not None]
+    solved = sum(run.test_acc >= 0.995 for run in runs)
+    reached = [run.steps_to_target for run in runs if run.steps_to_target is not None]
     steps = f", {statistics.median(reached):g} steps" if reached else ""
     failed_already = broken_already(len(runs) - solved, n_seeds)  # the sweep skips the rest of the seeds
     missing = f" ({n_seeds - len(runs)} not {'run: failed already' if failed_already else 'finished'})"
@@ -63,21 +62,11 @@ def cell_text(runs: list[dict], n_seeds: int) -> str:
     return f"{solved}/{n_seeds}{steps}{missing}"
 
 
-def finished_runs(folders: list[Path]) -> list[tuple[float, dict]]:
-    """(learning rate, result) of every finished orthogonal-init run under the sweep folders, read from run.json."""
-    found = []
-    for folder in folders:
-        for record in sorted(folder.glob("runs/*/run.json")):
-            saved = json.loads(record.read_text())
-            if saved.get("result") and not saved.get("error") and saved["config"]["recurrent_init"] == "orthogonal":
-                found.append((float(saved["config"]["lr"]), saved["result"]))
-    return found
-
-
 def table(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], folders: list[Path]) -> str:
-    """A column per learning rate (those asked for and any other the folders hold), a row per cell:length."""
-    runs = finished_runs(folders)
-    columns = sorted({float(lr) for lr in lrs} | {lr for lr, _ in runs})
+    """A column per learning rate (those asked for and any other the folders hold), a row per cell:length; the
+    orthogonal-init runs of the sweep folders, each with the rate it was trained at."""
+    runs = [r for r in read_results([str(f) for f in folders if f.is_dir()]) if r.recurrent_init == "orthogonal"]
+    columns = sorted({float(lr) for lr in lrs} | {r.lr for r in runs})
     lines = [
         "| cell | length | " + " | ".join(f"Adam {lr:.0e}".replace("e-0", "e-") for lr in columns) + " |",
         "|---|---:|" + "---:|" * len(columns),
@@ -85,9 +74,7 @@ def table(points: list[tuple[str, int]], lrs: list[str], seeds: list[int], folde
     for cell, length in points:
         row = []
         for rate in columns:
-            chosen = [
-                r for lr, r in runs if lr == rate and (r["cell"], r["seq_len"]) == (cell, length) and r["seed"] in seeds
-            ]
+            chosen = [r for r in runs if r.lr == rate and (r.cell, r.seq_len) == (cell, length) and r.seed in seeds]
             row.append(cell_text(chosen, len(seeds)))
         lines.append(f"| {cell} | {length} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
