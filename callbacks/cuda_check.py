@@ -7,7 +7,8 @@ without a GPU, each ``torch.cuda.is_available()`` then loads NVML and falls back
 optimizer step, a tenth of a whole step of the 2-D mixture nets on one CPU core. A plain PyTorch loop never pays it.
 
 When no CUDA device is visible there is nothing to protect, so this callback unsets the variable from the start of
-training until the Trainer tears down, then puts Lightning's value back. With a GPU visible it does nothing.
+training until the Trainer tears down (or the fit raises), then puts Lightning's value back. With a GPU visible it
+does nothing.
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class FastCudaCheck(Callback):
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self._saved is not None:
             os.environ[VARIABLE], self._saved = self._saved, None
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """A fit that raises (a divergence, Ctrl-C) never reaches the callbacks' ``teardown``: restore here."""
+        self.teardown(trainer, pl_module, "fit")

@@ -212,12 +212,14 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         direct.step(optimizer) if direct else optimizer.step()
 
     def discriminator_step(self, real: Tensor, d_opt: Any) -> dict[str, Tensor]:
-        """One critic update with ``d_opt`` on a real batch and a fresh fake batch; returns the metrics to log."""
-        with self.toggled_optimizer(d_opt):
-            with torch.no_grad():
-                fake = self.generator(self.sample_noise(real.shape[0]))
-            loss, metrics = self.discriminator_loss(real, fake)
-            self._optimize(d_opt, loss)
+        """One critic update with ``d_opt`` on a real batch and a fresh fake batch; returns the metrics to log.
+
+        No optimizer toggling here: the fakes are drawn without a graph, so no gradient reaches the generator.
+        """
+        with torch.no_grad():
+            fake = self.generator(self.sample_noise(real.shape[0]))
+        loss, metrics = self.discriminator_loss(real, fake)
+        self._optimize(d_opt, loss)
         self.critic_steps += 1
         self.after_discriminator_step()
         return {"d_loss": loss.detach(), **metrics}

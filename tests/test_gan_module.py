@@ -228,3 +228,24 @@ def test_cuda_check_is_cheap_while_training_without_a_gpu(data_dir, tmp_path):
     trainer.fit(module, datamodule=data)
     assert seen == [None if torch.cuda.device_count() == 0 else "1"] * 2
     assert os.environ.get(VARIABLE) == "1"
+
+
+def test_cuda_check_restores_the_variable_when_the_fit_raises(data_dir, tmp_path):
+    """A fit that raises never reaches the callbacks' teardown: FastCudaCheck puts the variable back all the same."""
+    import os
+
+    from callbacks.cuda_check import VARIABLE, FastCudaCheck
+
+    class Broken(GAN):
+        def training_step(self, batch, batch_idx):
+            raise RuntimeError("boom")
+
+    os.environ[VARIABLE] = "1"
+    module = Broken(**tiny_nets(), sample_every_n_epochs=0, metrics_every_n_epochs=0)
+    data = MNISTDataModule(data_dir=data_dir, subset=2 * 8, batch_size=8, val_size=0)
+    trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                      callbacks=[FastCudaCheck()])  # fmt: skip
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(module, datamodule=data)
+    assert os.environ.get(VARIABLE) == "1"
