@@ -152,8 +152,8 @@ def run_script(path: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_lr_search_table_reads_the_rate_of_each_finished_run(tmp_path):
     """tools/lr_search.py --table-only: a column per learning rate (read from each run's settings, also from the
-    --also folders), seeds solved and median steps per cell and length; a rate not trained yet says so; a bad point
-    is one line."""
+    --also folders), seeds that reached the validation target and their median steps per cell and length; a rate
+    not trained yet says so; a bad point is one line."""
     import json
 
     def write(folder, cell, length, seed, lr, acc, steps):
@@ -167,14 +167,16 @@ def test_lr_search_table_reads_the_rate_of_each_finished_run(tmp_path):
     write(tmp_path / "sweep", "gru", 50, 1, 2e-3, 0.10, None)
     write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 0, 1e-3, 1.0, 2200)
     write(tmp_path / "search" / "lr1e-3" / "palindrome-sweep", "gru", 50, 1, 1e-3, 1.0, 3200)
-    args = ["--points", "gru:50", "--lrs", "1e-3", "5e-3", "--root", str(tmp_path / "search"), "--also",
+    # reached 99.5% on validation, just under it on test: the rate is chosen on validation, so it counts
+    write(tmp_path / "search" / "lr5e-3" / "palindrome-sweep", "gru", 50, 0, 5e-3, 0.994, 800)
+    args = ["--points", "gru:50", "--lrs", "1e-3", "5e-3", "1e-2", "--root", str(tmp_path / "search"), "--also",
             str(tmp_path / "sweep"), "--table-only"]  # fmt: skip
     result = run_script("tools/lr_search.py", *args)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == [
-        "| cell | length | Adam 1e-3 | Adam 2e-3 | Adam 5e-3 |",
-        "|---|---:|---:|---:|---:|",
-        "| gru | 50 | 2/2, 2700 steps | 0/2 | not run |",
+        "| cell | length | Adam 1e-3 | Adam 2e-3 | Adam 5e-3 | Adam 1e-2 |",
+        "|---|---:|---:|---:|---:|---:|",
+        "| gru | 50 | 2/2, 2700 steps | 0/2 | 1/2, 800 steps (1 not finished) | not run |",
     ]
     bad = run_script("tools/lr_search.py", "--points", "gru50", "--table-only")
     assert (bad.returncode, bad.stderr.strip()) == (
