@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     data = config_dir() / "mixtures" / f"{args.experiment}.yaml"
     arms = {name: [data, *known[name]] for name in names}
     jobs = make_jobs(args.experiment, arms, args.seeds, args.epochs, extra, args.wandb, args.experiment)
-    jobs.sort(key=lambda job: -job.config["resolved"]["trainer"]["max_epochs"])  # the slowest first
+    # seed by seed (a set stopped part-way has every family at the same seeds), the slowest first within a seed
+    jobs.sort(key=lambda job: (job.labels["seed"], -job.config["resolved"]["trainer"]["max_epochs"]))
     print(f"{len(jobs)} runs ({len(names)} families x {args.seeds} seeds), {args.jobs} at a time -> {out}/")
 
     def describe(result: dict) -> str:

@@ -92,6 +92,23 @@ def test_experiment_runner_rejects_unknown_family(capsys):
     assert err.startswith("error: unknown families ['veegan']") and "unrolled.k10" in err
 
 
+def test_experiment_runs_go_seed_by_seed_the_slowest_first(tmp_path, monkeypatch):
+    """A set stopped part-way (a session's end) has every family at the same seeds: the runner gets the jobs seed by
+    seed, and within a seed the family with the most epochs (WGAN-GP, n_critic 5) first."""
+    from gan_lab import experiments
+
+    order = []
+
+    def fake_run_jobs(jobs, root, **kwargs):
+        order.extend(job.name for job in jobs)
+        raise SystemExit(0)  # stop before anything trains or is written
+
+    monkeypatch.setattr(experiments, "run_jobs", fake_run_jobs)
+    with pytest.raises(SystemExit):
+        experiments.main(["grid", "--families", "gan", "wgan", "--seeds", "2", "--no-wandb", "--out", str(tmp_path)])
+    assert order == ["grid-wgan-s0", "grid-gan-s0", "grid-wgan-s1", "grid-gan-s1"]
+
+
 def test_stream_state_resumes_and_ranks_differ():
     """The datamodule's state (saved in checkpoints) continues the stream; another rank draws other points."""
     dm = GaussianMixtureDataModule("ring", 8, 1.0, 0.01, samples_per_epoch=256, batch_size=128, seed=1)
