@@ -77,17 +77,21 @@ def test_then_queues_follow_up_jobs_after_new_and_reused_runs(tmp_path):
 
 
 def linger(config: dict, run_dir, resume: bool = False) -> dict:
-    """A runner target that writes its pid and sleeps (the parent is killed meanwhile)."""
+    """A runner target that writes its pid and sleeps (the parent is killed meanwhile). Like Lightning during a fit, it
+    catches SIGTERM and carries on (Lightning stops at the next batch, and the worker then idled, orphaned)."""
     import os
+    import signal
     import time
 
+    signal.signal(signal.SIGTERM, lambda *args: None)
     (run_dir / "pid").write_text(str(os.getpid()))
     time.sleep(config["seconds"])
     return {}
 
 
 def test_workers_die_with_a_killed_parent(tmp_path):
-    """SIGKILL to the process running the jobs takes its workers down too: no orphan keeps training."""
+    """SIGKILL to the process running the jobs takes its workers down too, even one that handles SIGTERM: no orphan
+    keeps training or idles."""
     import os
     import signal
     import subprocess
