@@ -146,10 +146,12 @@ def run_jobs(
     describe: Callable[[dict[str, Any]], str] = lambda result: "done",
     reuse: bool = True,
     then: Callable[[Outcome], Sequence[Job]] | None = None,
+    keep: Callable[[Job], bool] | None = None,
 ) -> list[Outcome]:
     """Runs every job (``workers`` at a time, ``threads`` torch threads each), reusing finished ones; prints one
     line per job as it finishes and returns the outcomes in the order the jobs were queued. ``then(outcome)`` may
-    queue more jobs after each outcome."""
+    queue more jobs after each outcome; ``keep(job)``, asked just before a job would train (every reusable outcome
+    reported by then), may drop it: a job queued early that the outcomes since have made needless."""
     root = Path(root)
     order: list[str] = []
     outcomes: dict[str, Outcome] = {}
@@ -190,7 +192,11 @@ def run_jobs(
             running = set()
             while todo or running:
                 while todo and len(running) < workers:
-                    running.add(pool.submit(execute, todo.pop(0), root))
+                    job = todo.pop(0)
+                    if keep is not None and not keep(job):
+                        order.remove(job.name)
+                        continue
+                    running.add(pool.submit(execute, job, root))
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     report(future.result())

@@ -172,6 +172,12 @@ def sweep_main(args: list[str]) -> Path:
         longer = [length for length in lengths if length > key[2]]
         return next_seeds(key[0], key[1], longer[0], in_flight) if longer else []
 
+    def still_needed(job: Job) -> bool:
+        """False for a seed queued before the outcomes that decided its length (replayed from finished runs, the
+        outcomes arrive one by one and the next seed is queued before the last of them is read)."""
+        key = (job.config["cell"], job.config["recurrent_init"], job.config["seq_len"])
+        return not broken_already(pending.get(key, []).count(False), len(seeds))
+
     if opts.all_lengths:  # longest first, so the slow runs do not all end up at the tail of the pool
         jobs = [job for length in reversed(lengths) for cell in cells for init in inits
                 for job in length_jobs(cell, init, length)]  # fmt: skip
@@ -195,7 +201,7 @@ def sweep_main(args: list[str]) -> Path:
     start = time.perf_counter()
     outcomes = run_jobs(
         jobs, run_dir / "runs", opts.jobs, opts.threads, describe, reuse=not opts.rerun,
-        then=None if opts.all_lengths else climb,
+        then=None if opts.all_lengths else climb, keep=None if opts.all_lengths else still_needed,
     )  # fmt: skip
     results = sorted(
         (RunResult(**o.result) for o in outcomes if not o.error),

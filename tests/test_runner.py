@@ -76,6 +76,23 @@ def test_then_queues_follow_up_jobs_after_new_and_reused_runs(tmp_path):
     assert [o.result["y"] for o in again] == [1, 4, 9] and all(o.reused for o in again)
 
 
+def test_keep_drops_a_queued_job_that_reused_outcomes_made_needless(tmp_path):
+    """Replaying a finished set, ``then`` queues a job after the first reused outcome that the second one makes
+    needless; ``keep``, asked just before anything would train, drops it: it neither runs nor appears."""
+    run_jobs(jobs([1, 2]), tmp_path, workers=1)
+    seen = []
+
+    def then(outcome):
+        seen.append(outcome.job.name)
+        return [Job("x9", "test_runner:square", {"x": 9})] if outcome.job.name == "x0" else []
+
+    replay = run_jobs(jobs([1, 2]), tmp_path, workers=1, then=then, keep=lambda job: "x1" not in seen)
+    assert [(o.job.name, o.reused) for o in replay] == [("x0", True), ("x1", True)]
+    assert not (tmp_path / "x9").exists()
+    kept = run_jobs(jobs([1, 2]), tmp_path, workers=1, then=then, keep=lambda job: True)
+    assert [o.job.name for o in kept] == ["x0", "x1", "x9"] and (tmp_path / "x9" / "touched").is_file()
+
+
 def linger(config: dict, run_dir, resume: bool = False) -> dict:
     """A runner target that writes its pid and sleeps (the parent is killed meanwhile). Like Lightning during a fit, it
     catches SIGTERM and carries on (Lightning stops at the next batch, and the worker then idled, orphaned)."""
