@@ -28,7 +28,7 @@ from pathlib import Path
 from lab.errors import fail, one_of
 from lab.runner import Job, Outcome, run_jobs
 from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS
-from rnn_lab.sweep_report import RunResult, broken_already, read_results, seeds_needed, write_report
+from rnn_lab.sweep_report import RunResult, broken_already, read_results, run_result, seeds_needed, write_report
 from rnn_lab.sweep_run import GROUP, RunSpec, settings
 
 DEFAULT_LR = 1e-3  # Adam, every cell: the best of the learning-rate search (docs/rnn.md)
@@ -156,12 +156,14 @@ def sweep_main(args: list[str]) -> Path:
         queued[(cell, init, length)] = min(len(seeds), start + count)
         return length_jobs(cell, init, length, seeds[start : start + count])
 
+    def length_key(job: Job) -> tuple[str, str, int]:
+        return job.config["cell"], job.config["recurrent_init"], job.config["seq_len"]
+
     def climb(outcome: Outcome) -> list[Job]:
         """A (cell, init, length)'s seeds go a few at a time: the next seed once one finishes, none once too many
         failed for the length to count as solved (its break is decided; the other seeds are not run), and the next
         length once every seed finished and enough of them solved this one."""
-        spec = outcome.job.config
-        key = (spec["cell"], spec["recurrent_init"], spec["seq_len"])
+        key = length_key(outcome.job)
         solved = not outcome.error and outcome.result["test_acc"] >= opts.target
         pending.setdefault(key, []).append(solved)
         done, failed = len(pending[key]), pending[key].count(False)
@@ -175,8 +177,7 @@ def sweep_main(args: list[str]) -> Path:
     def still_needed(job: Job) -> bool:
         """False for a seed queued before the outcomes that decided its length (replayed from finished runs, the
         outcomes arrive one by one and the next seed is queued before the last of them is read)."""
-        key = (job.config["cell"], job.config["recurrent_init"], job.config["seq_len"])
-        return not broken_already(pending.get(key, []).count(False), len(seeds))
+        return not broken_already(pending.get(length_key(job), []).count(False), len(seeds))
 
     if opts.all_lengths:  # longest first, so the slow runs do not all end up at the tail of the pool
         jobs = [job for length in reversed(lengths) for cell in cells for init in inits
@@ -204,7 +205,7 @@ def sweep_main(args: list[str]) -> Path:
         then=None if opts.all_lengths else climb, keep=None if opts.all_lengths else still_needed,
     )  # fmt: skip
     results = sorted(
-        (RunResult(**o.result) for o in outcomes if not o.error),
+        (run_result(o.result, o.job.config) for o in outcomes if not o.error),
         key=lambda r: (r.cell, r.recurrent_init, r.seq_len, r.seed),
     )
     with open(run_dir / "results.csv", "w", newline="") as handle:

@@ -24,6 +24,7 @@ import random
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.stats import format_mean_std
 from rnn_lab.cells import CELLS, RECURRENT_INITS
@@ -44,6 +45,12 @@ class RunResult:
     seconds: float
     ended: str = ""  # what ended the run: target, plateau (stuck: no gain for --patience steps) or cap
     lr: float | None = None  # the Adam learning rate (None: read from a CSV without it)
+
+
+def run_result(result: dict[str, Any], config: dict[str, Any]) -> RunResult:
+    """A finished run's RunResult from its result and its settings (the runner's config): the learning rate is read
+    from the settings, its one source, for the report, the CSV and the learning-rate search alike."""
+    return RunResult(**{**result, "lr": float(config["lr"])})
 
 
 def seeds_needed(n_seeds: int) -> int:
@@ -185,7 +192,7 @@ def read_results(paths: list[str]) -> list[RunResult]:
         for record in sorted(folder.glob("runs/*/run.json")):
             saved = json.loads(record.read_text())
             if saved.get("result") and not saved.get("error"):
-                results.append(RunResult(**{**saved["result"], "lr": float(saved["config"]["lr"])}))
+                results.append(run_result(saved["result"], saved["config"]))
     paths = [path for path in paths if not Path(path).is_dir()]
 
     def optional_int(text: str | None) -> int | None:

@@ -126,7 +126,6 @@ def train_one(config: dict[str, Any], run_dir: Path, resume: bool = False, wandb
         max_steps=spec.max_steps,
         ended=ended,
         seconds=round(time.perf_counter() - start, 1),
-        lr=spec.lr,
     )
     if wandb:
         summary = {"test_acc": result.test_acc, "best_val_acc": result.best_val_acc, "steps": result.steps}

@@ -26,6 +26,7 @@ def test_sweep_writes_csv_markdown_png_and_learns_short_palindromes(tmp_path, ca
     }
     assert all(float(r["test_acc"]) > 0.5 for r in rows)  # chance is 0.1: no "stuck at 10%" evaluation bug
     assert all(r["max_steps"] == "150" and r["best_val_acc"] and r["final_val_acc"] for r in rows)
+    assert all(float(r["lr"]) == 1e-3 for r in rows)  # each run's rate, from its settings
     assert (run_dir / "runs" / "lstm-orthogonal-L4-s0" / "run.json").is_file()
     table = (run_dir / "results.md").read_text()
     assert "| lstm | orthogonal | 4 |" in table and "| rnn | default |" in table and "at most 150 steps" in table

@@ -55,8 +55,8 @@ def cell_text(runs: list[RunResult], n_seeds: int) -> str:
     one (cell, length, lr); ``not run`` when there are none."""
     if not runs:
         return "not run"
-    solved = sum(run.steps_to_target is not None for run in runs)  # reached the target on validation
-    reached = [run.steps_to_target for run in runs if run.steps_to_target is not None]
+    reached = [run.steps_to_target for run in runs if run.steps_to_target is not None]  # the target on validation
+    solved = len(reached)
     steps = f", {statistics.median(reached):g} steps" if reached else ""
     failed_already = broken_already(len(runs) - solved, n_seeds)  # the sweep skips the rest of the seeds
     missing = f" ({n_seeds - len(runs)} not {'run: failed already' if failed_already else 'finished'})"
