@@ -9,8 +9,10 @@
   over the second half, batch (128) and data source (``datamodules.mixture_stream``, the points the datamodule
   serves), one critic and one generator step per batch, the losses read every 50 steps as a logger would.
 
-Runs alternate (plain, ours, plain, ours, ...) so that background load hits both alike; the best (least disturbed)
-run of each is compared, medians shown too. Two ratios, ours / plain:
+Runs come in pairs, one of each back to back (plain first in even pairs, ours first in odd ones), so that a pair
+shares the machine's state: the headline is the median over pairs of each pair's ratio, which a host that speeds up
+or slows down between pairs does not move; the best (least disturbed) run of each and the ratio of medians are
+printed too. Two ratios, ours / plain:
 
 - **whole process**: wall time from starting the process to its exit (interpreter, imports, set-up, training, and for
   ours the evaluations, plots and checkpoints);
@@ -21,7 +23,7 @@ run of each is compared, medians shown too. Two ratios, ours / plain:
   Lightning process pays before its first line (Lightning imports torchmetrics, which imports torchvision, with it
   ``torch._dynamo``, and ``scipy.signal``), and the whole-process ratio without it.
 
-    python bench/mixture_overhead.py [--epochs 100] [--repeats 3]    # 100 epochs = 10,000 generator steps
+    python bench/mixture_overhead.py [--epochs 100] [--repeats 5]    # 100 epochs = 10,000 generator steps
     python bench/mixture_overhead.py --ours_arg=--trainer.enable_progress_bar=false   # ablate one thing
 """
 
@@ -129,7 +131,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 batches (100: 10,000 generator steps)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="pairs of runs (one of each)")
     parser.add_argument("--ours_arg", action="append", default=[],
                         help="one more CLI argument for ours (to ablate what costs); repeatable")  # fmt: skip
     parser.add_argument("--plain", action="store_true", help="(internal) run the plain loop here and print JSON")
@@ -139,21 +141,23 @@ def main() -> None:
         return
     runs: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
     imports: dict[str, list[float]] = {"torch": [], "pytorch_lightning": []}
-    for _ in range(args.repeats):
-        runs["plain"].append(run_plain(args.epochs))
-        runs["ours"].append(run_ours(args.epochs, args.ours_arg))
+    for pair in range(args.repeats):
+        order = ("plain", "ours") if pair % 2 == 0 else ("ours", "plain")
+        for name in order:
+            runs[name].append(run_plain(args.epochs) if name == "plain" else run_ours(args.epochs, args.ours_arg))
         for module in imports:
             imports[module].append(run_import(module))
     steps = {name: {r["generator_steps"] for r in rs} for name, rs in runs.items()}
-    print(f"ring GAN, batch {BATCH}, {args.epochs} epochs, generator steps {steps}, 1 thread, {args.repeats} runs each")
+    print(f"ring GAN, batch {BATCH}, {args.epochs} epochs, generator steps {steps}, 1 thread, {args.repeats} pairs")
     for key, what in (("process_s", "whole process"), ("train_s", "training only")):
+        pairs = [ours[key] / plain[key] for plain, ours in zip(runs["plain"], runs["ours"], strict=True)]
         best = {name: min(r[key] for r in rs) for name, rs in runs.items()}
         median = {name: statistics.median(r[key] for r in rs) for name, rs in runs.items()}
         times = {name: ", ".join(f"{r[key]:.1f}" for r in rs) for name, rs in runs.items()}
-        print(f"{what:13s}: plain {best['plain']:6.1f}s  ours {best['ours']:6.1f}s  (runs: plain {times['plain']}; "
-              f"ours {times['ours']})")  # fmt: skip
-        print(f"{'':13s}  ratio ours/plain = {best['ours'] / best['plain']:.2f} best-of-{args.repeats} (goal <= 1.3); "
-              f"medians: {median['ours'] / median['plain']:.2f}")  # fmt: skip
+        print(f"{what:13s}: runs plain {times['plain']} s; ours {times['ours']} s")
+        print(f"{'':13s}  ratio ours/plain = {statistics.median(pairs):.2f} median of {len(pairs)} pairs "
+              f"({', '.join(f'{r:.2f}' for r in pairs)}; goal <= 1.3); best-of-{args.repeats} "
+              f"{best['ours'] / best['plain']:.2f}, medians {median['ours'] / median['plain']:.2f}")  # fmt: skip
     # The fixed floor: importing Lightning alone (it imports torchmetrics, torchvision, torch._dynamo, scipy.signal)
     floor = min(imports["pytorch_lightning"]) - min(imports["torch"])
     best = {name: min(r["process_s"] for r in rs) for name, rs in runs.items()}

@@ -3,6 +3,7 @@ seeds, are found by globbing configs; RESULTS.md is composed from sections."""
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,16 @@ def test_stacked_section_tabulates_finished_runs_and_reuses_them(tmp_path, monke
     assert "| DCGAN, D = 1/2 G | 3 | 920 ± 20 | 0.90 ± 0.10 | 870 → 880 → 890 → 900 | 250 |" in text
     assert "| PacDCGAN2, D = 1/2 G | 3 |" in text and "| *PacDCGAN2 (PacGAN paper)* | | *1000* | *0.06* | | |" in text
     assert "4,000 generator steps" in text
+    assert "| Unrolled GAN k = 5, D = 1/2 G | 3 | 920 ± 20 |" in text
+    # the slow Unrolled row is not trained without --stacked-unrolled (Popen is None): it says so
+    shutil.rmtree(tmp_path / "unrolled-k5-s0")
+    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2), tmp_path)
+    assert "| Unrolled GAN k = 5, D = 1/2 G | 2 |" in text
+    for seed in (1, 2):
+        shutil.rmtree(tmp_path / f"unrolled-k5-s{seed}")
+    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2), tmp_path)
+    assert "| Unrolled GAN k = 5, D = 1/2 G | 0 | not run (`--stacked-unrolled`;" in text
+    assert "stacked/unrolled.k5.yaml" in text
 
 
 def test_sweep_section_has_the_default_config_the_lr_search_and_the_init_ablation(tmp_path, monkeypatch):

@@ -172,6 +172,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sweep-steps", type=int, default=20_000, help="step cap per sweep run (default 20000)")
     parser.add_argument("--mixture-seeds", type=int, default=5)
     parser.add_argument("--stacked-seeds", type=int, default=3, help="seeds per Stacked MNIST variant (default 3)")
+    parser.add_argument("--stacked-unrolled", action="store_true",
+                        help="also train the Stacked MNIST Unrolled k = 5 row (10x a DCGAN run on CPU)")  # fmt: skip
     parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled.k10", "madgan"])
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
