@@ -8,7 +8,8 @@ Sections (each writes ``<out>/<section>/section.md`` and ``section.json`` with i
 is then composed from every section file present, so sections can be (re)run one at a time):
 
 - ``sweep``: RNN vs LSTM over palindrome lengths (``python -m rnn_lab sweep``); ``ring`` / ``grid``: the
-  mode-collapse tables of ``python -m gan_lab.experiments``; ``bench``: every ``bench/`` script's output verbatim;
+  mode-collapse tables of ``python -m gan_lab.experiments``, ``grid_long`` the grid at ``--long-epochs`` (100,000
+  steps) for ``--long-families``; ``bench``: every ``bench/`` script's output verbatim;
 - ``families`` / ``ablations``: FID / KID / IS / class coverage on MNIST of every ``configs/gan/*.yaml``, and of
   ``configs/gan/gan.yaml`` with each ``configs/ablations/*.yaml``, at equal generator steps, mean ± std over seeds.
 
@@ -36,7 +37,8 @@ from gan_lab.experiments import families as mixture_families  # noqa: E402
 from lab.errors import LabError, fail  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("sweep", "calibration", "families", "families_time", "ablations", "ring", "grid", "stacked", "bench")
+SECTIONS = ("sweep", "calibration", "families", "families_time", "ablations", "ring", "grid", "grid_long", "stacked")
+SECTIONS += ("bench",)
 
 
 def section_sweep(opts: argparse.Namespace, out: Path) -> str:
@@ -76,18 +78,22 @@ def _sweep_text(run_dir: Path, args: list[str], figure_name: str) -> str:
     return f"`{command}`\n\n{text.strip()}\n\n![accuracy vs length]({figure})\n"
 
 
-def section_mixture(experiment: str, opts: argparse.Namespace, out: Path) -> str:
+def section_mixture(experiment: str, opts: argparse.Namespace, out: Path, long: bool = False) -> str:
+    """The table and seed-0 strips of ``python -m gan_lab.experiments <experiment>``; ``long``: the grid at
+    ``--long-epochs`` for ``--long-families`` (its strips published as ``grid_long_<family>.png``)."""
     from gan_lab.experiments import main as experiments_main
 
-    args = [experiment, "--seeds", str(opts.mixture_seeds), "--epochs", str(opts.mixture_epochs), "--jobs",
-            str(opts.jobs), "--out", str(out), "--families", *opts.mixture_families]  # fmt: skip
+    epochs, families = (opts.long_epochs, opts.long_families) if long else (opts.mixture_epochs, opts.mixture_families)
+    args = [experiment, "--seeds", str(opts.mixture_seeds), "--epochs", str(epochs), "--jobs", str(opts.jobs),
+            "--out", str(out), "--families", *families]  # fmt: skip
     experiments_main([*args, *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb"])
     table = (out / "results.md").read_text().split("\n\n", 1)[1]
     strips = []
     for family in mixture_families():
         png = out / f"{experiment}_{family}.png"
-        if family in opts.mixture_families and png.is_file():
-            strips.append(f"**{family}** (seed 0)\n\n![{family}]({_publish(png, png.name)})")
+        if family in families and png.is_file():
+            name = f"grid_long_{family}.png" if long else png.name
+            strips.append(f"**{family}** (seed 0)\n\n![{family}]({_publish(png, name)})")
     return table.strip() + "\n\n" + "\n\n".join(strips) + "\n"
 
 
@@ -126,6 +132,7 @@ TITLES = {
     "ablations": "Seed ablations of the MLP GAN on MNIST",
     "ring": "Mode collapse: 8-ring of Gaussians",
     "grid": "Mode collapse: 25-grid of Gaussians",
+    "grid_long": "Mode collapse: 25-grid at a longer budget",
     "stacked": "Mode collapse: Stacked MNIST on CPU",
     "bench": "Benchmarks",
 }
@@ -176,6 +183,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="also train the Stacked MNIST Unrolled k = 5 row (10x a DCGAN run on CPU)")  # fmt: skip
     parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled.k10", "madgan"])
+    parser.add_argument("--long-epochs", type=int, default=1000, help="grid_long: epochs of 100 steps (default 1000)")
+    parser.add_argument("--long-families", nargs="+", default=["pacgan.m4"], help="grid_long's families")
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                         help="log every run to W&B, grouped by section (offline without a key)")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one torch thread each (default 2)")
@@ -188,10 +197,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         fail(f"unknown sections {unknown}: choose from {', '.join(SECTIONS)}")
     numbers = ("seeds", "epochs", "stacked_seeds", "sweep_seeds", "sweep_steps", "mixture_seeds", "mixture_epochs")
-    numbers += ("jobs",)
+    numbers += ("jobs", "long_epochs")
     if min(getattr(opts, name) for name in numbers) < 1 or min(opts.sweep_lengths) < 2:
         fail(
-            "--seeds, --epochs, --sweep-steps, --mixture-seeds, --mixture-epochs and --jobs must be >= 1, lengths >= 2"
+            "--seeds, --epochs, --sweep-steps, --mixture-seeds, --mixture-epochs, --long-epochs and --jobs must be "
+            ">= 1, lengths >= 2"
         )
     return opts
 
@@ -209,8 +219,8 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             folder = out / name
             folder.mkdir(parents=True, exist_ok=True)
-            if name in ("ring", "grid"):
-                body = section_mixture(name, opts, folder)
+            if name in ("ring", "grid", "grid_long"):
+                body = section_mixture(name.removesuffix("_long"), opts, folder, long=name == "grid_long")
             else:
                 module = results_modes if name == "stacked" else results_mnist
                 section = getattr(module, f"section_{name}", None) or globals()[f"section_{name}"]
