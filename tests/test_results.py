@@ -151,3 +151,25 @@ def test_sweep_section_has_the_default_config_the_lr_search_and_the_init_ablatio
     )
     assert "--recurrent_init default orthogonal --lr 2e-3 --settle 0`" in text
     assert "(results/palindrome_sweep.png)" in text and "(results/palindrome_init_ablation.png)" in text
+
+
+def test_grid_long_section_runs_the_grid_at_its_own_budget_and_publishes_its_own_strips(tmp_path, monkeypatch):
+    """``grid_long`` runs ``experiments grid`` with --long-epochs and --long-families (not the grid section's) and
+    publishes its strips as grid_long_<family>.png, so they do not overwrite the 10,000-step grid's."""
+    from gan_lab import experiments
+
+    calls, published = [], []
+
+    def fake_experiments(args):
+        calls.append(args)
+        (tmp_path / "results.md").write_text("Command: x\n\n| grid table |\n")
+        (tmp_path / "grid_pacgan.m4.png").write_bytes(b"png")
+
+    monkeypatch.setattr(experiments, "main", fake_experiments)
+    monkeypatch.setattr(results, "_publish", lambda path, name: published.append(name) or f"results/{name}")
+    opts = results.parse_args(["--sections", "grid_long", "--no-wandb"])
+    text = results.section_mixture("grid", opts, tmp_path, long=True)
+    (args,) = calls
+    assert args[args.index("--epochs") + 1] == "1000" and args[args.index("--families") + 1 :][:1] == ["pacgan.m4"]
+    assert published == ["grid_long_pacgan.m4.png"] and "![pacgan.m4](results/grid_long_pacgan.m4.png)" in text
+    assert text.startswith("| grid table |")
