@@ -137,6 +137,12 @@ def results_table(experiment: str, outcomes: list[Outcome], budget: str) -> str:
     return "\n".join(lines)
 
 
+def default_out(experiment: str, epochs: int) -> Path:
+    """``runs/<experiment>``, or ``runs/<experiment>-e<epochs>`` for another budget than the default 100 epochs: the
+    run folders are named by family and seed only, so two budgets in one folder would replace each other's results."""
+    return Path("runs") / (experiment if epochs == 100 else f"{experiment}-e{epochs}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gan_lab.experiments", description=__doc__.split("\n\n")[0])
     parser.error = fail  # type: ignore[method-assign]  # one line, exit 2
@@ -148,7 +154,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rerun", action="store_true", help="train again even runs whose config is unchanged")
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                         help="log every run to W&B, grouped by experiment (offline without a key)")  # fmt: skip
-    parser.add_argument("--out", default=None, help="output folder (default runs/<experiment>)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (runs/<experiment>; runs/<experiment>-e<N> for --epochs N)")  # fmt: skip
     parser.add_argument("extra", nargs="*", help="after `--`: extra CLI arguments for every run")
     return parser.parse_args(argv)
 
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     except LabError as err:
         fail(str(err))
     names = [name for name in known if args.families is None or name in args.families]
-    out = Path(args.out or Path("runs") / args.experiment)
+    out = Path(args.out or default_out(args.experiment, args.epochs))
     root = out / "runs"
     start = time.perf_counter()
     data = config_dir() / "mixtures" / f"{args.experiment}.yaml"

@@ -1,6 +1,7 @@
 """Ring and grid mixtures: shapes, mode positions, reproducibility, and clear errors."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,6 +108,26 @@ def test_experiment_runs_go_seed_by_seed_the_slowest_first(tmp_path, monkeypatch
     with pytest.raises(SystemExit):
         experiments.main(["grid", "--families", "gan", "wgan", "--seeds", "2", "--no-wandb", "--out", str(tmp_path)])
     assert order == ["grid-wgan-s0", "grid-gan-s0", "grid-wgan-s1", "grid-gan-s1"]
+
+
+def test_another_budget_gets_its_own_default_folder(tmp_path, monkeypatch):
+    """Run folders are named by family and seed only, so `--epochs 1000` without `--out` goes to runs/grid-e1000,
+    not into runs/grid where it would replace the 10,000-step runs' results."""
+    from gan_lab import experiments
+
+    roots = []
+
+    def fake_run_jobs(jobs, root, **kwargs):
+        roots.append(root)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(experiments, "run_jobs", fake_run_jobs)
+    monkeypatch.setattr(experiments, "make_jobs", lambda *args: [])  # no config to resolve: only the folder matters
+    monkeypatch.chdir(tmp_path)
+    for epochs in ("100", "1000"):
+        with pytest.raises(SystemExit):
+            experiments.main(["grid", "--families", "gan", "--seeds", "1", "--epochs", epochs, "--no-wandb"])
+    assert roots == [Path("runs/grid/runs"), Path("runs/grid-e1000/runs")]
 
 
 def test_stream_state_resumes_and_ranks_differ():

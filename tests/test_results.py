@@ -162,8 +162,10 @@ def test_grid_long_section_runs_the_grid_at_its_own_budget_and_publishes_its_own
 
     def fake_experiments(args):
         calls.append(args)
-        (tmp_path / "results.md").write_text("Command: x\n\n| grid table |\n")
-        (tmp_path / "grid_pacgan.m4.png").write_bytes(b"png")
+        out = Path(args[args.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "results.md").write_text("Command: x\n\n| grid table |\n")
+        (out / "grid_pacgan.m4.png").write_bytes(b"png")
 
     monkeypatch.setattr(experiments, "main", fake_experiments)
     monkeypatch.setattr(results, "_publish", lambda path, name: published.append(name) or f"results/{name}")
@@ -171,5 +173,6 @@ def test_grid_long_section_runs_the_grid_at_its_own_budget_and_publishes_its_own
     text = results.section_mixture("grid", opts, tmp_path, long=True)
     (args,) = calls
     assert args[args.index("--epochs") + 1] == "1000" and args[args.index("--families") + 1 :][:1] == ["pacgan.m4"]
+    assert args[args.index("--out") + 1] == str(tmp_path / "e1000")  # another --long-epochs gets another folder
     assert published == ["grid_long_pacgan.m4.png"] and "![pacgan.m4](results/grid_long_pacgan.m4.png)" in text
     assert text.startswith("| grid table |")

@@ -80,10 +80,12 @@ def _sweep_text(run_dir: Path, args: list[str], figure_name: str) -> str:
 
 def section_mixture(experiment: str, opts: argparse.Namespace, out: Path, long: bool = False) -> str:
     """The table and seed-0 strips of ``python -m gan_lab.experiments <experiment>``; ``long``: the grid at
-    ``--long-epochs`` for ``--long-families`` (its strips published as ``grid_long_<family>.png``)."""
+    ``--long-epochs`` for ``--long-families``, its runs in ``<out>/e<epochs>`` (one folder per budget) and its strips
+    published as ``grid_long_<family>.png``."""
     from gan_lab.experiments import main as experiments_main
 
     epochs, families = (opts.long_epochs, opts.long_families) if long else (opts.mixture_epochs, opts.mixture_families)
+    out = out / f"e{epochs}" if long else out  # run folders are named by family and seed: one folder per budget
     args = [experiment, "--seeds", str(opts.mixture_seeds), "--epochs", str(epochs), "--jobs", str(opts.jobs),
             "--out", str(out), "--families", *families]  # fmt: skip
     experiments_main([*args, *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb"])
