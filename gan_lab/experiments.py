@@ -33,6 +33,7 @@ from lab.runner import Job, Outcome, resolved_config, run_jobs
 from lab.stats import format_mean_std
 
 EXPERIMENTS = {"ring": 8, "grid": 25}  # data config -> modes
+DEFAULT_EPOCHS = 100  # epochs of 100 batches: 10,000 generator steps
 # Published rows (modes, HQ %, reverse KL); None where the paper gives no number.
 PUBLISHED = {
     "ring": [
@@ -140,7 +141,7 @@ def results_table(experiment: str, outcomes: list[Outcome], budget: str) -> str:
 def default_out(experiment: str, epochs: int) -> Path:
     """``runs/<experiment>``, or ``runs/<experiment>-e<epochs>`` for another budget than the default 100 epochs: the
     run folders are named by family and seed only, so two budgets in one folder would replace each other's results."""
-    return Path("runs") / (experiment if epochs == 100 else f"{experiment}-e{epochs}")
+    return Path("runs") / (experiment if epochs == DEFAULT_EPOCHS else f"{experiment}-e{epochs}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -148,7 +149,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.error = fail  # type: ignore[method-assign]  # one line, exit 2
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS), help="ring (8 Gaussians) or grid (25 Gaussians)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per family (default 5)")
-    parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 generator steps (default 100)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs of 100 generator steps (100)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each (default 2)")
     parser.add_argument("--families", nargs="*", default=None, help="subset of the families in configs/mixtures/")
     parser.add_argument("--rerun", action="store_true", help="train again even runs whose config is unchanged")
