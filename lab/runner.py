@@ -5,7 +5,9 @@ A ``Job`` names a run folder, a target ``"module:function"`` called as ``functio
 **options)`` in a worker process, the ``config`` that defines the run, and ``options`` that do not change its result
 (logging). ``resume`` is True when an attempt with the same config was killed before it finished: the target then
 continues from its last checkpoint when it has one. The worker writes ``<root>/<name>/run.json`` (config hash,
-result, seconds) and the run's console output to ``<root>/<name>/console.log``. A later call with the same config
+result, seconds) and the run's console output to ``<root>/<name>/console.log``. ``seconds`` is the wall time of
+every attempt together: an attempt records its time so far in ``started`` every few seconds, so a resumed run
+counts the time its killed attempts spent (to within that interval) as well as its own. A later call with the same config
 hash reuses ``run.json``; a changed config reruns. ``then`` makes a set adaptive: called with each outcome (reused
 or new) it may return more jobs, which join the queue (e.g. the next length once every seed of this one finished).
 For CLI runs, ``resolved_config`` gives the config as the CLI resolves it (every default and composed file), so
@@ -19,7 +21,9 @@ import hashlib
 import importlib
 import io
 import json
+import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -111,27 +115,102 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
+HEARTBEAT_S = 5.0  # how often a running attempt records its wall time so far in ``started``
+
+
+def _read_started(path: Path) -> tuple[str, float]:
+    """The config key and wall seconds recorded by an earlier attempt (``("", 0.0)`` when none). A ``started`` that
+    holds the bare key (the format before seconds were kept) counts no seconds."""
+    if not path.is_file():
+        return "", 0.0
+    text = path.read_text()
+    try:
+        saved = json.loads(text)
+        return str(saved["key"]), float(saved["seconds"])
+    except (ValueError, TypeError, KeyError):
+        return text, 0.0
+
+
+class _Attempt:
+    """Keeps ``started`` up to date while a job runs: its key and the wall seconds of every attempt so far (the earlier
+    attempts' plus this one's), rewritten every ``HEARTBEAT_S`` by a daemon thread."""
+
+    def __init__(self, path: Path, key: str, before: float) -> None:
+        self.path, self.key, self.before = path, key, before
+        self.start = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    @property
+    def seconds(self) -> float:
+        return round(self.before + time.perf_counter() - self.start, 1)
+
+    def write(self) -> None:
+        self.path.write_text(json.dumps({"key": self.key, "seconds": self.seconds}))
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self.write()
+
+    def __enter__(self) -> _Attempt:
+        self.write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _stream_handlers() -> list[logging.StreamHandler]:
+    """Every console handler of every logger (file handlers excluded)."""
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict))]
+    return [
+        h
+        for logger in loggers
+        for h in logger.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+
+
+@contextlib.contextmanager
+def _console_to(log: io.TextIOBase):
+    """Sends the job's stdout, stderr and console log handlers to ``log``. A handler made during a job (Lightning adds
+    one at import) holds that job's stream; pointed back to the worker's stderr afterwards, it neither writes into a
+    closed file in the next job ("--- Logging error ---") nor lands there outside the next job's log."""
+    for handler in _stream_handlers():
+        if handler.stream in (sys.__stderr__, sys.stderr):
+            handler.setStream(log)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            yield
+    finally:
+        for handler in _stream_handlers():
+            if handler.stream is log:
+                handler.setStream(sys.__stderr__)
+
+
 def execute(job: Job, root: Path) -> Outcome:
     """Runs ``job`` in this process, its console output to ``<root>/<name>/console.log``; writes run.json."""
     module, _, function = job.target.partition(":")
     run_dir = root / job.name
     run_dir.mkdir(parents=True, exist_ok=True)
     outcome = Outcome(job)
-    started = run_dir / "started"  # the key of the attempt under way: a killed attempt leaves it behind
-    resume = started.is_file() and started.read_text() == job.key
-    started.write_text(job.key)
-    start = time.perf_counter()
-    with open(run_dir / "console.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        try:
-            target = getattr(importlib.import_module(module), function)
-            outcome.result = target(job.config, run_dir, resume=resume, **job.options)
-        except SystemExit as stop:
-            outcome.error = f"exit status {stop.code}: see {run_dir / 'console.log'}"
-        except Exception as err:  # noqa: BLE001 - one failed run must not stop the others
-            outcome.error = f"{type(err).__name__}: {err} (see {run_dir / 'console.log'})"
-        finally:
-            finish_wandb()  # else the next job in this worker would log into this job's W&B run
-    outcome.seconds = round(time.perf_counter() - start, 1)
+    started = run_dir / "started"  # the attempt under way: a killed attempt leaves it behind
+    key, before = _read_started(started)
+    resume = key == job.key
+    with _Attempt(started, job.key, before if resume else 0.0) as attempt, open(run_dir / "console.log", "a") as log:
+        with _console_to(log):
+            try:
+                target = getattr(importlib.import_module(module), function)
+                outcome.result = target(job.config, run_dir, resume=resume, **job.options)
+            except SystemExit as stop:
+                outcome.error = f"exit status {stop.code}: see {run_dir / 'console.log'}"
+            except Exception as err:  # noqa: BLE001 - one failed run must not stop the others
+                outcome.error = f"{type(err).__name__}: {err} (see {run_dir / 'console.log'})"
+            finally:
+                finish_wandb()  # else the next job in this worker would log into this job's W&B run
+    outcome.seconds = attempt.seconds
     record = {"key": job.key, "config": job.config, "labels": job.labels, "result": outcome.result,
               "seconds": outcome.seconds, "error": outcome.error}  # fmt: skip
     (run_dir / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n")

@@ -63,6 +63,61 @@ def test_a_killed_attempt_of_the_same_config_is_resumed(tmp_path):
     assert run_jobs([job], tmp_path, workers=1)[0].result == {"y": 9, "resumed": False}
 
 
+def test_a_resumed_run_counts_the_seconds_of_its_killed_attempts(tmp_path):
+    """The seconds an earlier attempt recorded before it was killed are added to the resumed attempt's own, in the
+    outcome and in run.json; a killed attempt of another config adds nothing."""
+    (job,) = jobs([3])
+    (tmp_path / "x0").mkdir()
+    (tmp_path / "x0" / "started").write_text(json.dumps({"key": job.key, "seconds": 600.0}))
+    outcome = run_jobs([job], tmp_path, workers=1)[0]
+    assert outcome.result["resumed"] and 600.0 <= outcome.seconds < 660.0
+    assert json.loads((tmp_path / "x0" / "run.json").read_text())["seconds"] == outcome.seconds
+    (tmp_path / "x0" / "run.json").unlink()
+    (tmp_path / "x0" / "started").write_text(json.dumps({"key": "another config", "seconds": 600.0}))
+    assert run_jobs([job], tmp_path, workers=1)[0].seconds < 60.0
+
+
+def test_a_running_attempt_records_its_seconds_so_far(tmp_path, monkeypatch):
+    """While a job runs, ``started`` holds its key and a wall time that grows: what a later resume adds."""
+    import lab.runner
+
+    monkeypatch.setattr(lab.runner, "HEARTBEAT_S", 0.05)
+    seen = []
+
+    def target(config, run_dir, resume=False):
+        import time
+
+        time.sleep(0.3)
+        seen.append(json.loads((run_dir / "started").read_text()))
+        return {}
+
+    monkeypatch.setattr(lab.runner.importlib, "import_module", lambda name: type("M", (), {"f": staticmethod(target)}))
+    job = Job("slow", "m:f", {"x": 1})
+    lab.runner.execute(job, tmp_path)
+    assert seen[0]["key"] == job.key and 0.15 <= seen[0]["seconds"] <= 0.35
+
+
+def log_line(config: dict, run_dir, resume: bool = False) -> dict:
+    """A runner target that logs through a console handler made on its first call, as Lightning's import does."""
+    import logging
+
+    logger = logging.getLogger("runner_test_lib")
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler())
+        logger.setLevel(logging.INFO)
+    logger.info("hello from %s", run_dir.name)
+    return {}
+
+
+def test_a_library_console_handler_writes_to_each_jobs_log(tmp_path):
+    """A console handler made during one job (holding that job's log) writes into the next job's log in the same
+    worker, not into the closed file of the first ("--- Logging error ---")."""
+    run_jobs([Job(f"j{i}", "test_runner:log_line", {"i": i}) for i in range(2)], tmp_path, workers=1)
+    for i in range(2):
+        text = (tmp_path / f"j{i}" / "console.log").read_text()
+        assert f"hello from j{i}" in text and "Logging error" not in text
+
+
 def test_then_queues_follow_up_jobs_after_new_and_reused_runs(tmp_path):
     """``then`` makes a set adaptive: each outcome may queue the next job; a second call reuses the whole chain."""
 
