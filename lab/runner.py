@@ -6,8 +6,8 @@ A ``Job`` names a run folder, a target ``"module:function"`` called as ``functio
 (logging). ``resume`` is True when an attempt with the same config was killed before it finished: the target then
 continues from its last checkpoint when it has one. The worker writes ``<root>/<name>/run.json`` (config hash,
 result, seconds) and the run's console output to ``<root>/<name>/console.log``. ``seconds`` is the wall time of
-every attempt together: an attempt records its time so far in ``started`` every few seconds, so a resumed run
-counts the time its killed attempts spent (to within that interval) as well as its own. A later call with the same config
+every attempt together: an attempt records its time so far in ``started`` every few seconds, so a resumed run counts
+the time its killed attempts spent (to within that interval) as well as its own. A later call with the same config
 hash reuses ``run.json``; a changed config reruns. ``then`` makes a set adaptive: called with each outcome (reused
 or new) it may return more jobs, which join the queue (e.g. the next length once every seed of this one finished).
 For CLI runs, ``resolved_config`` gives the config as the CLI resolves it (every default and composed file), so
