@@ -94,18 +94,18 @@ def test_stacked_section_tabulates_finished_runs_and_reuses_them(tmp_path, monke
             (folder / "modes.json").write_text(json.dumps({"final": history[-1], "history": history}))
             (folder / "metrics.csv").write_text("epoch,time/train_s,val/modes\n0,100.0,\n3,250.5,\n3,,940\n")
     monkeypatch.setattr(results_modes.subprocess, "Popen", None)  # training anything would fail here
-    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2), tmp_path)
+    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2, stacked_unrolled=False), tmp_path)
     assert "| DCGAN, D = 1/2 G | 3 | 920 ± 20 | 0.90 ± 0.10 | 870 → 880 → 890 → 900 | 250 |" in text
     assert "| PacDCGAN2, D = 1/2 G | 3 |" in text and "| *PacDCGAN2 (PacGAN paper)* | | *1000* | *0.06* | | |" in text
     assert "4,000 generator steps" in text
     assert "| Unrolled GAN k = 5, D = 1/2 G | 3 | 920 ± 20 |" in text
     # the slow Unrolled row is not trained without --stacked-unrolled (Popen is None): it says so
     shutil.rmtree(tmp_path / "unrolled-k5-s0")
-    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2), tmp_path)
+    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2, stacked_unrolled=False), tmp_path)
     assert "| Unrolled GAN k = 5, D = 1/2 G | 2 |" in text
     for seed in (1, 2):
         shutil.rmtree(tmp_path / f"unrolled-k5-s{seed}")
-    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2), tmp_path)
+    text = results_modes.section_stacked(argparse.Namespace(stacked_seeds=3, jobs=2, stacked_unrolled=False), tmp_path)
     assert "| Unrolled GAN k = 5, D = 1/2 G | 0 | not run (`--stacked-unrolled`;" in text
     assert "stacked/unrolled.k5.yaml" in text
 

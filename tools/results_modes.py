@@ -87,7 +87,7 @@ def section_stacked(opts: argparse.Namespace, out: Path) -> str:
     cpu = yaml.safe_load((REPO / "configs" / "stacked" / "cpu.yaml").read_text())["trainer"]
     epochs, batches = cpu["max_epochs"], cpu["limit_train_batches"]
     seeds, variants = range(opts.stacked_seeds), list(VARIANTS)
-    trained = [v for v in variants if v not in SLOW or getattr(opts, "stacked_unrolled", False)]
+    trained = [v for v in variants if v not in SLOW or opts.stacked_unrolled]
     train_missing([(v, s) for v in trained for s in seeds], epochs, opts.jobs)
     lines = [
         f"| Stacked MNIST (1,000 modes), {epochs * batches:,} generator steps of 64 | seeds | modes of 1,000 | "
