@@ -49,3 +49,28 @@ def test_find_checkpoint_picks_the_newest_version_and_names_the_folder(tmp_path)
     assert find_checkpoint(tmp_path / "run", "best").name == "best-epoch=001.ckpt"
     with pytest.raises(LabError, match="no best-\\*.ckpt under .*other"):
         find_checkpoint(tmp_path / "other", "best")
+
+
+def test_only_the_named_subcommands_parser_is_built(monkeypatch, capsys):
+    """``fit ...`` builds fit's parser alone (each costs about 0.3 s); ``--help`` still builds and lists all four."""
+    import pytest
+    from pytorch_lightning.cli import LightningCLI
+
+    from gan_lab.__main__ import main
+
+    built = []
+    original = LightningCLI._prepare_subcommand_parser
+
+    def record(self, klass, subcommand, **kwargs):
+        built.append(subcommand)
+        return original(self, klass, subcommand, **kwargs)
+
+    monkeypatch.setattr(LightningCLI, "_prepare_subcommand_parser", record)
+    with pytest.raises(SystemExit):  # --print_config prints and exits
+        main(["fit", "--config", "configs/base.yaml", "--config", "configs/tiny.yaml", "--print_config"])
+    assert built == ["fit"] and "trainer:" in capsys.readouterr().out
+    built.clear()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert built == ["fit", "validate", "test", "predict"]
+    assert "{fit,validate,test,predict}" in capsys.readouterr().out
