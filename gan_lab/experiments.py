@@ -87,11 +87,18 @@ def fit_run(
 
 
 def make_jobs(
-    prefix: str, arms: dict[str, list[Path]], seeds: int, epochs: int, extra: list[str], wandb: bool, group: str
+    prefix: str,
+    arms: dict[str, list[Path]],
+    seeds: int,
+    epochs: int,
+    extra: list[str],
+    wandb: bool,
+    group: str,
+    tag: str = "",
 ) -> list[Job]:
     """One job per arm (a name and the config files composed after base.yaml) and seed, named
-    ``<prefix>-<arm>-s<seed>``, with the config as the CLI resolves it (the reuse key). Each arm trains ``epochs``
-    times its ``n_critic``: every arm makes the same number of generator steps."""
+    ``<prefix>-<arm><tag>-s<seed>``, with the config as the CLI resolves it (the reuse key). Each arm trains
+    ``epochs`` times its ``n_critic``: every arm makes the same number of generator steps."""
     from gan_lab.__main__ import main as gan_main
 
     base = config_dir() / "base.yaml"
@@ -103,7 +110,7 @@ def make_jobs(
             run_args = [*args, f"--seed_everything={seed}", f"--trainer.max_epochs={epochs * n_critic}"]
             config = {"family": name, "args": run_args, "resolved": resolved_config(gan_main, run_args)}
             jobs.append(
-                Job(f"{prefix}-{name}-s{seed}", "gan_lab.experiments:fit_run", config,
+                Job(f"{prefix}-{name}{tag}-s{seed}", "gan_lab.experiments:fit_run", config,
                     labels={"family": name, "seed": seed}, options={"wandb": wandb, "group": group})
             )  # fmt: skip
     return jobs
@@ -138,10 +145,21 @@ def results_table(experiment: str, outcomes: list[Outcome], budget: str) -> str:
     return "\n".join(lines)
 
 
+def budget_tag(epochs: int) -> str:
+    """``""`` for the default budget, else ``-e<epochs>``: part of every run folder's name (``grid-gan-e1000-s0``),
+    so runs of two budgets never share a folder, whatever ``--out`` says."""
+    return "" if epochs == DEFAULT_EPOCHS else f"-e{epochs}"
+
+
+def run_name(experiment: str, family: str, seed: int, epochs: int) -> str:
+    """The run folder of one family and seed at a budget: ``<experiment>-<family>[-e<epochs>]-s<seed>``."""
+    return f"{experiment}-{family}{budget_tag(epochs)}-s{seed}"
+
+
 def default_out(experiment: str, epochs: int) -> Path:
-    """``runs/<experiment>``, or ``runs/<experiment>-e<epochs>`` for another budget than the default 100 epochs: the
-    run folders are named by family and seed only, so two budgets in one folder would replace each other's results."""
-    return Path("runs") / (experiment if epochs == DEFAULT_EPOCHS else f"{experiment}-e{epochs}")
+    """``runs/<experiment>``, or ``runs/<experiment>-e<epochs>`` for another budget than the default 100 epochs, so
+    each budget has its own results.md and strips."""
+    return Path("runs") / f"{experiment}{budget_tag(epochs)}"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -180,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     data = config_dir() / "mixtures" / f"{args.experiment}.yaml"
     arms = {name: [data, *known[name]] for name in names}
-    jobs = make_jobs(args.experiment, arms, args.seeds, args.epochs, extra, args.wandb, args.experiment)
+    tag = budget_tag(args.epochs)
+    jobs = make_jobs(args.experiment, arms, args.seeds, args.epochs, extra, args.wandb, args.experiment, tag)
     # seed by seed (a set stopped part-way has every family at the same seeds), the slowest first within a seed
     jobs.sort(key=lambda job: (job.labels["seed"], -job.config["resolved"]["trainer"]["max_epochs"]))
     print(f"{len(jobs)} runs ({len(names)} families x {args.seeds} seeds), {args.jobs} at a time -> {out}/")
@@ -197,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     (out / "results.json").write_text(json.dumps([{**o.job.labels, **o.result, "seconds": o.seconds,
                                                    "error": o.error} for o in outcomes], indent=1))  # fmt: skip
     for name in names:
-        strip = next(iter(sorted((root / f"{args.experiment}-{name}-s0").glob("version_*/modes_strip.png"))), None)
+        strip = root / run_name(args.experiment, name, 0, args.epochs)
+        strip = next(iter(sorted(strip.glob("version_*/modes_strip.png"))), None)
         if strip is not None:
             shutil.copy(strip, out / f"{args.experiment}_{name}.png")
     if args.wandb:

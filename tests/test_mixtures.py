@@ -108,11 +108,15 @@ def test_experiment_runs_go_seed_by_seed_the_slowest_first(tmp_path, monkeypatch
     with pytest.raises(SystemExit):
         experiments.main(["grid", "--families", "gan", "wgan", "--seeds", "2", "--no-wandb", "--out", str(tmp_path)])
     assert order == ["grid-wgan-s0", "grid-gan-s0", "grid-wgan-s1", "grid-gan-s1"]
+    order.clear()  # another budget: its runs carry it in their names, whatever --out says
+    with pytest.raises(SystemExit):
+        experiments.main(["grid", "--families", "gan", "--epochs", "7", "--no-wandb", "--out", str(tmp_path)])
+    assert order == [f"grid-gan-e7-s{seed}" for seed in range(5)]
 
 
 def test_another_budget_gets_its_own_default_folder(tmp_path, monkeypatch):
-    """Run folders are named by family and seed only, so `--epochs 1000` without `--out` goes to runs/grid-e1000,
-    not into runs/grid where it would replace the 10,000-step runs' results."""
+    """`--epochs 1000` without `--out` goes to runs/grid-e1000, not into runs/grid where its results.md and strips
+    would replace the 10,000-step ones."""
     from gan_lab import experiments
 
     roots = []

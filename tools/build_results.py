@@ -85,7 +85,7 @@ def section_mixture(experiment: str, opts: argparse.Namespace, out: Path, long: 
     from gan_lab.experiments import main as experiments_main
 
     epochs, families = (opts.long_epochs, opts.long_families) if long else (opts.mixture_epochs, opts.mixture_families)
-    out = out / f"e{epochs}" if long else out  # run folders are named by family and seed: one folder per budget
+    out = out / f"e{epochs}" if long else out  # one results.md and set of strips per budget
     args = [experiment, "--seeds", str(opts.mixture_seeds), "--epochs", str(epochs), "--jobs", str(opts.jobs),
             "--out", str(out), "--families", *families]  # fmt: skip
     experiments_main([*args, *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb"])
