@@ -61,6 +61,22 @@ def test_compose_orders_sections_and_states_commands(tmp_path):
     assert "took 3 min wall in all" in text and (tmp_path / "RESULTS.md").read_text() == text
 
 
+def test_a_mixture_section_states_what_its_runs_took_even_when_reused(tmp_path, monkeypatch):
+    """A rebuild that reuses every run takes seconds; the section still states the runs' own time (from the
+    experiment's results.json) over --jobs, and the page's total counts that."""
+
+    def fake_mixture(experiment, opts, folder, long=False):
+        (folder / "results.json").write_text(json.dumps([{"family": "gan", "seconds": 600.0}] * 2))
+        return "| grid table |\n"
+
+    monkeypatch.setattr(results, "section_mixture", fake_mixture)
+    results.main(["--sections", "grid", "--jobs", "2", "--out", str(tmp_path), "--target", str(tmp_path / "R.md")])
+    meta = json.loads((tmp_path / "grid" / "section.json").read_text())
+    assert meta["run_seconds"] == 1200.0 and meta["jobs"] == 2 and meta["seconds"] < 60
+    text = (tmp_path / "R.md").read_text()
+    assert "(10.0 min wall: runs of 20 min, 2 at a time on " in text and "took 10 min wall in all" in text
+
+
 def test_no_sections_and_bad_arguments_fail_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         results.main(["--compose-only", "--out", str(tmp_path), "--target", str(tmp_path / "R.md")])

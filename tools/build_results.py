@@ -140,6 +140,16 @@ TITLES = {
 }
 
 
+def section_cost(meta: dict) -> tuple[float, str]:
+    """A section's time in seconds and in words. A mixture section records what its runs took (``run_seconds``, one
+    thread each, ``jobs`` at a time), reused runs included, so a rebuild that reuses every run still states what
+    training them cost: the runs' total over ``jobs``, when that is more than the rebuild's own wall time."""
+    if "run_seconds" not in meta:
+        return meta["seconds"], f"{meta['seconds'] / 60:.1f} min wall"
+    seconds = max(meta["seconds"], meta["run_seconds"] / meta["jobs"])
+    return seconds, f"{seconds / 60:.1f} min wall: runs of {meta['run_seconds'] / 60:.0f} min, {meta['jobs']} at a time"
+
+
 def compose(out: Path, target: Path) -> str:
     """RESULTS.md from every ``<out>/<section>/section.md`` present (sections in ``SECTIONS`` order)."""
     blocks, total = [], 0.0
@@ -148,11 +158,12 @@ def compose(out: Path, target: Path) -> str:
         if not meta_path.is_file():
             continue
         meta = json.loads(meta_path.read_text())
-        total += meta["seconds"]
+        seconds, cost = section_cost(meta)
+        total += seconds
         body = (out / name / "section.md").read_text()
         blocks.append(
-            f"## {TITLES[name]}\n\nRegenerate: `{meta['command']}` ({meta['seconds'] / 60:.1f} min wall on "
-            f"{meta['machine']}, {meta['date']})\n\n{body}"
+            f"## {TITLES[name]}\n\nRegenerate: `{meta['command']}` ({cost} on {meta['machine']}, {meta['date']})"
+            f"\n\n{body}"
         )
     if not blocks:
         raise LabError(f"no finished section under {out}: run `python tools/build_results.py` first")
@@ -221,8 +232,11 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             folder = out / name
             folder.mkdir(parents=True, exist_ok=True)
+            run_seconds = None
             if name in ("ring", "grid", "grid_long"):
                 body = section_mixture(name.removesuffix("_long"), opts, folder, long=name == "grid_long")
+                results = folder / (f"e{opts.long_epochs}" if name == "grid_long" else "") / "results.json"
+                run_seconds = sum(run["seconds"] for run in json.loads(results.read_text()))
             else:
                 module = results_modes if name == "stacked" else results_mnist
                 section = getattr(module, f"section_{name}", None) or globals()[f"section_{name}"]
@@ -231,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
             (folder / "section.md").write_text(body)
             command = "python tools/build_results.py " + " ".join([*argv_without_sections(argv), "--sections", name])
             meta = {"command": command, "seconds": seconds, "machine": machine, "date": time.strftime("%Y-%m-%d")}
+            if run_seconds is not None:  # what the runs took, reused ones included: the section's real cost
+                meta.update(run_seconds=run_seconds, jobs=opts.jobs)
             (folder / "section.json").write_text(json.dumps(meta))
     try:
         compose(out, Path(opts.target))
