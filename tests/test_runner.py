@@ -77,24 +77,22 @@ def test_a_resumed_run_counts_the_seconds_of_its_killed_attempts(tmp_path):
     assert run_jobs([job], tmp_path, workers=1)[0].seconds < 60.0
 
 
+def peek_started(config: dict, run_dir, resume: bool = False) -> dict:
+    """A runner target that waits, then returns what ``started`` holds at that moment."""
+    import time
+
+    time.sleep(config["seconds"])
+    return json.loads((run_dir / "started").read_text())
+
+
 def test_a_running_attempt_records_its_seconds_so_far(tmp_path, monkeypatch):
     """While a job runs, ``started`` holds its key and a wall time that grows: what a later resume adds."""
     import lab.runner
 
     monkeypatch.setattr(lab.runner, "HEARTBEAT_S", 0.05)
-    seen = []
-
-    def target(config, run_dir, resume=False):
-        import time
-
-        time.sleep(0.3)
-        seen.append(json.loads((run_dir / "started").read_text()))
-        return {}
-
-    monkeypatch.setattr(lab.runner.importlib, "import_module", lambda name: type("M", (), {"f": staticmethod(target)}))
-    job = Job("slow", "m:f", {"x": 1})
-    lab.runner.execute(job, tmp_path)
-    assert seen[0]["key"] == job.key and 0.15 <= seen[0]["seconds"] <= 0.35
+    job = Job("slow", "test_runner:peek_started", {"seconds": 0.3})
+    seen = lab.runner.execute(job, tmp_path).result
+    assert seen["key"] == job.key and 0.15 <= seen["seconds"] <= 0.35
 
 
 def log_line(config: dict, run_dir, resume: bool = False) -> dict:
