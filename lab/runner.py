@@ -146,7 +146,11 @@ class _Attempt:
         return round(self.before + time.perf_counter() - self.start, 1)
 
     def write(self) -> None:
-        self.path.write_text(json.dumps({"key": self.key, "seconds": self.seconds}))
+        """Atomically (a new file renamed over the old): a kill during the write must not leave a torn ``started``,
+        which would make the next attempt start afresh instead of resuming."""
+        fresh = self.path.with_name(self.path.name + ".tmp")
+        fresh.write_text(json.dumps({"key": self.key, "seconds": self.seconds}))
+        fresh.replace(self.path)
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
