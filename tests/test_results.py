@@ -188,7 +188,7 @@ def test_grid_long_section_runs_the_grid_at_its_own_budget_and_publishes_its_own
     opts = results.parse_args(["--sections", "grid_long", "--no-wandb"])
     text = results.section_mixture("grid", opts, tmp_path, long=True)
     (args,) = calls
-    assert args[args.index("--epochs") + 1] == "1000" and args[args.index("--families") + 1 :][:1] == ["pacgan.m4"]
-    assert args[args.index("--out") + 1] == str(tmp_path / "e1000")  # another --long-epochs gets another folder
+    assert args[args.index("--epochs") + 1] == "4000" and args[args.index("--families") + 1 :][:1] == ["pacgan.m4"]
+    assert args[args.index("--out") + 1] == str(tmp_path / "e4000")  # another --long-epochs gets another folder
     assert published == ["grid_long_pacgan.m4.png"] and "![pacgan.m4](results/grid_long_pacgan.m4.png)" in text
     assert text.startswith("| grid table |")

@@ -8,8 +8,8 @@ Sections (each writes ``<out>/<section>/section.md`` and ``section.json`` with i
 is then composed from every section file present, so sections can be (re)run one at a time):
 
 - ``sweep``: RNN vs LSTM over palindrome lengths (``python -m rnn_lab sweep``); ``ring`` / ``grid``: the
-  mode-collapse tables of ``python -m gan_lab.experiments``, ``grid_long`` the grid at ``--long-epochs`` (100,000
-  steps) for ``--long-families``; ``bench``: every ``bench/`` script's output verbatim;
+  mode-collapse tables of ``python -m gan_lab.experiments``, ``grid_long`` the grid at ``--long-epochs`` (400,000
+  steps, the protocol's) for ``--long-families``; ``bench``: every ``bench/`` script's output verbatim;
 - ``families`` / ``ablations``: FID / KID / IS / class coverage on MNIST of every ``configs/gan/*.yaml``, and of
   ``configs/gan/gan.yaml`` with each ``configs/ablations/*.yaml``, at equal generator steps, mean ± std over seeds.
 
@@ -196,7 +196,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="also train the Stacked MNIST Unrolled k = 5 row (10x a DCGAN run on CPU)")  # fmt: skip
     parser.add_argument("--mixture-epochs", type=int, default=100, help="epochs of 100 generator steps")
     parser.add_argument("--mixture-families", nargs="+", default=["gan", "wgan", "unrolled.k10", "madgan"])
-    parser.add_argument("--long-epochs", type=int, default=1000, help="grid_long: epochs of 100 steps (default 1000)")
+    parser.add_argument("--long-epochs", type=int, default=4000,
+                        help="grid_long: epochs of 100 steps (default 4000: the protocol's 400,000 steps)")  # fmt: skip
     parser.add_argument("--long-families", nargs="+", default=["pacgan.m4"], help="grid_long's families")
     parser.add_argument("--wandb", action=argparse.BooleanOptionalAction, default=True,
                         help="log every run to W&B, grouped by section (offline without a key)")  # fmt: skip
