@@ -66,15 +66,16 @@ def test_a_killed_attempt_of_the_same_config_is_resumed(tmp_path):
 def test_a_resumed_run_counts_the_seconds_of_its_killed_attempts(tmp_path):
     """The seconds an earlier attempt recorded before it was killed are added to the resumed attempt's own, in the
     outcome and in run.json; a killed attempt of another config adds nothing."""
+    from lab.runner import execute  # in this process: what a worker runs
+
     (job,) = jobs([3])
     (tmp_path / "x0").mkdir()
     (tmp_path / "x0" / "started").write_text(json.dumps({"key": job.key, "seconds": 600.0}))
-    outcome = run_jobs([job], tmp_path, workers=1)[0]
+    outcome = execute(job, tmp_path)
     assert outcome.result["resumed"] and 600.0 <= outcome.seconds < 660.0
     assert json.loads((tmp_path / "x0" / "run.json").read_text())["seconds"] == outcome.seconds
-    (tmp_path / "x0" / "run.json").unlink()
     (tmp_path / "x0" / "started").write_text(json.dumps({"key": "another config", "seconds": 600.0}))
-    assert run_jobs([job], tmp_path, workers=1)[0].seconds < 60.0
+    assert execute(job, tmp_path).seconds < 60.0
 
 
 def peek_started(config: dict, run_dir, resume: bool = False) -> dict:
@@ -110,7 +111,10 @@ def log_line(config: dict, run_dir, resume: bool = False) -> dict:
 def test_a_library_console_handler_writes_to_each_jobs_log(tmp_path):
     """A console handler made during one job (holding that job's log) writes into the next job's log in the same
     worker, not into the closed file of the first ("--- Logging error ---")."""
-    run_jobs([Job(f"j{i}", "test_runner:log_line", {"i": i}) for i in range(2)], tmp_path, workers=1)
+    from lab.runner import execute  # two jobs in one process, as in a worker
+
+    for i in range(2):
+        execute(Job(f"j{i}", "test_runner:log_line", {"i": i}), tmp_path)
     for i in range(2):
         text = (tmp_path / f"j{i}" / "console.log").read_text()
         assert f"hello from j{i}" in text and "Logging error" not in text
