@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -44,6 +45,20 @@ def test_options_do_not_change_the_key_and_failures_are_reported_not_raised(tmp_
     assert run_jobs(jobs([2], offset=100), tmp_path, workers=1)[0].reused
     failed = run_jobs(jobs([2, -1]), tmp_path, workers=2)[1]
     assert "ValueError: negative" in failed.error and not run_jobs(jobs([2, -1]), tmp_path, workers=1)[1].reused
+
+
+def torch_threads(config: dict, run_dir, resume: bool = False) -> dict:
+    import torch
+
+    return {"threads": torch.get_num_threads()}
+
+
+def test_a_job_runs_with_the_workers_thread_budget(tmp_path):
+    """The ``threads`` of run_jobs is what torch uses inside each job (one per run: two runs share 2 cores): 2 here,
+    where the worker inherits the tests' OMP_NUM_THREADS=1 (conftest)."""
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    job = Job("t2", "test_runner:torch_threads", {"threads": 2})
+    assert run_jobs([job], tmp_path, workers=1, threads=2)[0].result == {"threads": 2}
 
 
 def test_names_must_be_unique(tmp_path):
