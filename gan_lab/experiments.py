@@ -110,7 +110,7 @@ def make_jobs(
             run_args = [*args, f"--seed_everything={seed}", f"--trainer.max_epochs={epochs * n_critic}"]
             config = {"family": name, "args": run_args, "resolved": resolved_config(gan_main, run_args)}
             jobs.append(
-                Job(f"{prefix}-{name}{tag}-s{seed}", "gan_lab.experiments:fit_run", config,
+                Job(run_name(prefix, name, seed, tag), "gan_lab.experiments:fit_run", config,
                     labels={"family": name, "seed": seed}, options={"wandb": wandb, "group": group})
             )  # fmt: skip
     return jobs
@@ -151,9 +151,9 @@ def budget_tag(epochs: int) -> str:
     return "" if epochs == DEFAULT_EPOCHS else f"-e{epochs}"
 
 
-def run_name(experiment: str, family: str, seed: int, epochs: int) -> str:
-    """The run folder of one family and seed at a budget: ``<experiment>-<family>[-e<epochs>]-s<seed>``."""
-    return f"{experiment}-{family}{budget_tag(epochs)}-s{seed}"
+def run_name(prefix: str, arm: str, seed: int, tag: str = "") -> str:
+    """The run folder of one arm and seed: ``<prefix>-<arm><tag>-s<seed>`` (the tag: ``budget_tag``, or none)."""
+    return f"{prefix}-{arm}{tag}-s{seed}"
 
 
 def default_out(experiment: str, epochs: int) -> Path:
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     (out / "results.json").write_text(json.dumps([{**o.job.labels, **o.result, "seconds": o.seconds,
                                                    "error": o.error} for o in outcomes], indent=1))  # fmt: skip
     for name in names:
-        strip = root / run_name(args.experiment, name, 0, args.epochs)
+        strip = root / run_name(args.experiment, name, 0, tag)
         strip = next(iter(sorted(strip.glob("version_*/modes_strip.png"))), None)
         if strip is not None:
             shutil.copy(strip, out / f"{args.experiment}_{name}.png")

@@ -78,6 +78,12 @@ def _sweep_text(run_dir: Path, args: list[str], figure_name: str) -> str:
     return f"`{command}`\n\n{text.strip()}\n\n![accuracy vs length]({figure})\n"
 
 
+def mixture_folder(section: Path, opts: argparse.Namespace, long: bool) -> Path:
+    """Where a mixture section's experiment writes (results.md, results.json, strips, runs): the section folder, or
+    ``<section>/e<--long-epochs>`` for ``grid_long`` (one folder per budget)."""
+    return section / f"e{opts.long_epochs}" if long else section
+
+
 def section_mixture(experiment: str, opts: argparse.Namespace, out: Path, long: bool = False) -> str:
     """The table and seed-0 strips of ``python -m gan_lab.experiments <experiment>``; ``long``: the grid at
     ``--long-epochs`` for ``--long-families``, its runs in ``<out>/e<epochs>`` (one folder per budget) and its strips
@@ -85,7 +91,7 @@ def section_mixture(experiment: str, opts: argparse.Namespace, out: Path, long: 
     from gan_lab.experiments import main as experiments_main
 
     epochs, families = (opts.long_epochs, opts.long_families) if long else (opts.mixture_epochs, opts.mixture_families)
-    out = out / f"e{epochs}" if long else out  # one results.md and set of strips per budget
+    out = mixture_folder(out, opts, long)
     args = [experiment, "--seeds", str(opts.mixture_seeds), "--epochs", str(epochs), "--jobs", str(opts.jobs),
             "--out", str(out), "--families", *families]  # fmt: skip
     experiments_main([*args, *([] if opts.reuse else ["--rerun"]), "--wandb" if opts.wandb else "--no-wandb"])
@@ -235,8 +241,9 @@ def main(argv: list[str] | None = None) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             run_seconds = None
             if name in ("ring", "grid", "grid_long"):
-                body = section_mixture(name.removesuffix("_long"), opts, folder, long=name == "grid_long")
-                results = folder / (f"e{opts.long_epochs}" if name == "grid_long" else "") / "results.json"
+                long = name == "grid_long"
+                body = section_mixture(name.removesuffix("_long"), opts, folder, long=long)
+                results = mixture_folder(folder, opts, long) / "results.json"
                 run_seconds = sum(run["seconds"] for run in json.loads(results.read_text()))
             else:
                 module = results_modes if name == "stacked" else results_mnist
