@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from callbacks.guards import DivergenceError
+from callbacks.guards import DivergenceError, DivergenceGuard, all_finite
 from gan_lab.__main__ import build as build_gan
 from gan_lab.__main__ import main as gan_main
 from gan_lab.checkpoint import load_module
@@ -98,12 +99,13 @@ def lstm_args(root: Path, epochs: int, *extra: str) -> list[str]:
 
 
 def ring_args(root: Path, epochs: int, *extra: str) -> list[str]:
-    """The ring GAN in stacks of 10 batches (ring.yaml): 2 stacks per epoch, a checkpoint each; a constant learning
-    rate (a linear decay depends on max_epochs, which differs between the parts of the run)."""
+    """The ring GAN in stacks of 10 batches (ring.yaml stacks 50): 2 stacks per epoch, a checkpoint each; a constant
+    learning rate (a linear decay depends on max_epochs, which differs between the parts of the run)."""
     files = ("base.yaml", "mixtures/ring.yaml", "mixtures/gan.yaml", "tiny.yaml")
     return ["fit", *(f"--config={REPO / 'configs' / name}" for name in files), f"--run.root={root}",
             f"--trainer.max_epochs={epochs}", "--trainer.limit_train_batches=null",
-            "--data.init_args.samples_per_epoch=2560", "--model.init_args.lr_schedule=constant", *extra]  # fmt: skip
+            "--data.init_args.samples_per_epoch=2560", "--data.init_args.batches_per_item=10",
+            "--model.init_args.lr_schedule=constant", *extra]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -136,6 +138,24 @@ def test_divergence_guard_names_step_and_keeps_last_good_checkpoint(tmp_path):
     assert str(ckpt) in str(failure.value)
     good = load_module(ckpt)
     assert all(torch.isfinite(p).all() for p in good.parameters())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_gradient_guard_names_the_first_non_finite_gradient(bad):
+    """A NaN or infinite gradient element stops the step with the parameter named; finite gradients (huge and
+    subnormal values included) pass and come out bit for bit as they went in."""
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1))
+    net(torch.randn(5, 3)).sum().backward()
+    net[0].bias.grad[0], net[1].weight.grad[0, 1] = 3e38, 1e-45  # finite extremes
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    trainer = SimpleNamespace(global_step=7, current_epoch=1, checkpoint_callback=None)
+    before = [p.grad.clone() for p in net.parameters()]
+    DivergenceGuard().on_before_optimizer_step(trainer, net, optimizer)
+    assert all(torch.equal(p.grad, b) for p, b in zip(net.parameters(), before, strict=True))
+    net[1].weight.grad[0, 2] = bad
+    assert not all_finite([p.grad for p in net.parameters()])
+    with pytest.raises(DivergenceError, match=r"step 7 \(epoch 1\): non-finite gradient of 1\.weight"):
+        DivergenceGuard().on_before_optimizer_step(trainer, net, optimizer)
 
 
 @pytest.mark.slow
