@@ -8,8 +8,10 @@ continues from its last checkpoint when it has one. The worker writes ``<root>/<
 result, seconds) and the run's console output to ``<root>/<name>/console.log``. ``seconds`` is the wall time of
 every attempt together: an attempt records its time so far in ``started`` every few seconds, so a resumed run counts
 the time its killed attempts spent (to within that interval) as well as its own. A later call with the same config
-hash reuses ``run.json``; a changed config reruns. ``then`` makes a set adaptive: called with each outcome (reused
-or new) it may return more jobs, which join the queue (e.g. the next length once every seed of this one finished).
+hash reuses ``run.json``; a changed config reruns, except for settings that change only how a run executes or logs
+(``NEUTRAL_KEYS``: the logging cadence, the progress bar, batches per loader item), which the hash leaves out.
+``then`` makes a set adaptive: called with each outcome (reused or new) it may return more jobs, which join the queue
+(e.g. the next length once every seed of this one finished).
 For CLI runs, ``resolved_config`` gives the config as the CLI resolves it (every default and composed file), so
 editing a YAML that a run uses also reruns it.
 """
@@ -49,8 +51,8 @@ class Job:
 
     @property
     def key(self) -> str:
-        """A hash of the config: the identity of the run's result."""
-        return config_hash(self.config)
+        """A hash of the config without its ``NEUTRAL_KEYS``: the identity of the run's result."""
+        return config_hash(result_config(self.config))
 
 
 @dataclass
@@ -62,6 +64,34 @@ class Outcome:
     seconds: float = 0.0
     reused: bool = False
     error: str = ""
+
+
+# Settings that change how a run is executed or how often it logs, never what it computes: left out of the reuse key,
+# so that changing them reuses finished runs. A mixture run with k batches per loader item trains bit for bit as with
+# one (tests/test_mixtures.py).
+NEUTRAL_KEYS = (
+    ("trainer", "log_every_n_steps"),
+    ("trainer", "enable_progress_bar"),
+    ("data", "init_args", "batches_per_item"),
+)
+
+
+def result_config(config: Any) -> Any:
+    """A copy of ``config`` without the ``NEUTRAL_KEYS``, wherever a dict in it holds one (a resolved CLI config at
+    the top or nested in a job's config). The key of a saved run is recomputed from its saved config with this, so
+    runs saved before a setting became neutral are reused too."""
+    if isinstance(config, list):
+        return [result_config(value) for value in config]
+    if not isinstance(config, dict):
+        return config
+    out = {key: result_config(value) for key, value in config.items()}
+    for path in NEUTRAL_KEYS:
+        node = out
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -81,12 +111,13 @@ def resolved_config(main: Callable[[list[str]], Any], args: Sequence[str]) -> di
 
 
 def finished(job: Job, root: Path) -> Outcome | None:
-    """The saved outcome of ``job`` when its folder holds a run.json with the same config hash, else None."""
+    """The saved outcome of ``job`` when its folder holds a run.json whose saved config has the same key, else None."""
     path = root / job.name / "run.json"
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    if saved.get("key") != job.key or saved.get("error"):
+    key = config_hash(result_config(saved["config"])) if "config" in saved else saved.get("key")
+    if key != job.key or saved.get("error"):
         return None
     return Outcome(job, saved["result"], saved["seconds"], reused=True)
 

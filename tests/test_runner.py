@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from lab.runner import Job, config_hash, run_jobs
+from lab.runner import Job, config_hash, result_config, run_jobs
 
 
 def square(config: dict, run_dir, resume: bool = False, offset: int = 0) -> dict:
@@ -45,6 +45,32 @@ def test_options_do_not_change_the_key_and_failures_are_reported_not_raised(tmp_
     assert run_jobs(jobs([2], offset=100), tmp_path, workers=1)[0].reused
     failed = run_jobs(jobs([2, -1]), tmp_path, workers=2)[1]
     assert "ValueError: negative" in failed.error and not run_jobs(jobs([2, -1]), tmp_path, workers=1)[1].reused
+
+
+def resolved(per_item: int, log_every: int, lr: float) -> dict:
+    """A job config shaped like a mixture run's: the resolved CLI config nested under ``resolved``."""
+    return {"family": "gan", "resolved": {"trainer": {"log_every_n_steps": log_every, "max_epochs": 3},
+            "data": {"init_args": {"batches_per_item": per_item, "batch_size": 128}},
+            "model": {"init_args": {"lr": lr}}}}  # fmt: skip
+
+
+def test_execution_settings_do_not_rerun_and_runs_saved_with_the_old_key_are_reused(tmp_path):
+    """Batches per loader item and the logging cadence change how a run executes, not its result: the same run with
+    other values is reused, also when its run.json holds a key hashed with them (as saved before they were left out);
+    a setting that changes the result (the learning rate) reruns."""
+
+    def job(per_item: int, log_every: int, lr: float = 1e-3) -> Job:
+        return Job("m0", "test_runner:square", {"x": 3, **resolved(per_item, log_every, lr)})
+
+    assert not run_jobs([job(10, 5)], tmp_path, workers=1)[0].reused
+    assert result_config(job(10, 5).config) == result_config(job(50, 1).config)
+    assert "batches_per_item" not in json.dumps(result_config(job(10, 5).config))
+    saved_path = tmp_path / "m0" / "run.json"
+    saved = json.loads(saved_path.read_text())
+    saved["key"] = config_hash(saved["config"])  # the key as it was hashed before: with the neutral settings
+    saved_path.write_text(json.dumps(saved))
+    assert run_jobs([job(50, 1)], tmp_path, workers=1)[0].reused
+    assert not run_jobs([job(50, 1, lr=2e-3)], tmp_path, workers=1)[0].reused
 
 
 def torch_threads(config: dict, run_dir, resume: bool = False) -> dict:
