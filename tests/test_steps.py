@@ -95,3 +95,31 @@ def test_a_pickled_module_leaves_the_direct_steps_behind(data_dir, tmp_path):
     module, _, _ = train(data_dir, tmp_path, direct=True)
     module._direct = DirectSteps(module)
     assert copy.deepcopy(module._direct) is None and pickle.loads(pickle.dumps(module._direct)) is None
+
+
+def test_toggled_optimizer_freezes_what_lightnings_does_and_restores_it():
+    """GANModule's cheaper toggled_optimizer against Lightning's on the same optimizers: a parameter both optimizers
+    hold stays trainable, one frozen before stays frozen, the other optimizer's are frozen inside and restored after."""
+    from types import SimpleNamespace
+
+    from pytorch_lightning import LightningModule
+
+    module = GAN(
+        generator=MLPGenerator(latent_dim=8, hidden_dims=(16,), output_activation="tanh"),
+        discriminator=MLPDiscriminator(hidden_dims=(16,)),
+    )
+    g_params, d_params = list(module.generator.parameters()), list(module.discriminator.parameters())
+    shared, frozen = d_params[0], d_params[1]
+    frozen.requires_grad_(False)
+    g_opt = torch.optim.SGD([*g_params, shared], lr=0.1)
+    d_opt = torch.optim.SGD(d_params, lr=0.1)
+    module._trainer = SimpleNamespace(optimizers=[g_opt, d_opt])
+    states = {}
+    for name, toggled in (("ours", GAN.toggled_optimizer), ("lightning", LightningModule.toggled_optimizer)):
+        with toggled(module, g_opt):
+            inside = [p.requires_grad for p in module.parameters()]
+        states[name] = inside, [p.requires_grad for p in module.parameters()]
+    assert states["ours"] == states["lightning"]
+    inside, after = states["ours"]
+    assert inside[len(g_params)] and not any(inside[len(g_params) + 1 :]) and all(inside[: len(g_params)])
+    assert after == [True] * len(g_params) + [True, False] + [True] * (len(d_params) - 2)
