@@ -52,7 +52,7 @@ def rnn_cases() -> dict[str, tuple[str, list[str]]]:
 
 
 def mixture_cases() -> dict[str, tuple[str, list[str]]]:
-    """The ring GAN, 10 batches per loader item (ring.yaml): each rank draws its own points."""
+    """The ring GAN, 50 batches per loader item (ring.yaml): each rank draws its own points."""
     return {"ring-gan": ("gan_lab", [*config_args("mixtures/ring.yaml", "mixtures/gan.yaml"), *DDP])}
 
 
