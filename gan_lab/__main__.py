@@ -57,4 +57,7 @@ def main(args: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from lab.startup import pause_gc
+
+    pause_gc()  # until the run's classes exist (lab.startup): about 1 s less start-up
     main()

@@ -29,6 +29,7 @@ from lab.checkpoint import checkpoint_callback, find_checkpoint, read_checkpoint
 from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, fail
 from lab.loggers import WANDB_SUMMARIES, finish_wandb, make_wandb_logger, resumable_csv_logger, wandb_offline
 from lab.paths import run_dir
+from lab.startup import resume_gc
 
 # Manual-optimization modules run under these instead of Lightning's DDP wrapper (lab/strategy.py).
 DDP_TO_GRADIENT_SYNC = {"ddp": "gan_ddp", "ddp_spawn": "gan_ddp_spawn"}
@@ -158,6 +159,7 @@ class LabCLI(LightningCLI):
             super().instantiate_classes()
         except INPUT_ERRORS as err:
             fail(cause_text(err))
+        resume_gc()  # the set-up's objects live as long as the process: the collector leaves them from here on
 
     def after_instantiate_classes(self) -> None:
         check = getattr(self.model, "check_datamodule", None)  # a model may refuse its data before anything runs
@@ -292,6 +294,7 @@ def main(
     warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended to run from within.*")
     commands = commands or {}
     if argv and argv[0] in commands:
+        resume_gc()  # a command of its own runs with the collector on
         commands[argv[0]](argv[1:])
         return
     if argv and argv[0] in ("-h", "--help"):

@@ -74,3 +74,25 @@ def test_only_the_named_subcommands_parser_is_built(monkeypatch, capsys):
         main(["--help"])
     assert built == ["fit", "validate", "test", "predict"]
     assert "{fit,validate,test,predict}" in capsys.readouterr().out
+
+
+def test_start_up_runs_without_the_collector_and_training_with_it(tmp_path):
+    """``pause_gc`` (the entry points' first call) keeps the cyclic collector off through set-up; the CLI restarts it
+    once the run's classes exist, with everything alive then frozen; without a pause, nothing changes."""
+    import gc
+
+    from gan_lab.__main__ import build
+    from lab.startup import pause_gc, resume_gc
+
+    frozen = gc.get_freeze_count()
+    resume_gc()  # no pause: a run started in-process keeps the collector as it is
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    configs = ("base.yaml", "mixtures/ring.yaml", "mixtures/gan.yaml", "tiny.yaml")
+    pause_gc()
+    try:
+        assert not gc.isenabled()
+        build([*(f"--config=configs/{name}" for name in configs), f"--run.root={tmp_path}"])
+        assert gc.isenabled() and gc.get_freeze_count() > frozen + 100_000  # Lightning's modules among them
+    finally:
+        gc.unfreeze()
+        gc.enable()
