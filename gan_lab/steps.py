@@ -17,12 +17,14 @@ it (``bench/mixture_overhead.py``).
   which count optimizer steps: ``global_step``, ``max_steps``).
 
 Anything else (DDP and other strategies, mixed or double precision, a Lightning profiler other than the pass-through
-one) gets Lightning's path unchanged. ``direct_steps(module)`` decides once per fit.
+one) gets Lightning's path unchanged. ``direct_steps(module)`` decides once per fit. ``toggled`` is Lightning's
+``toggled_optimizer`` with less Python work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -79,6 +81,24 @@ def direct_steps(module: LightningModule) -> DirectSteps | None:
         and isinstance(trainer.profiler, PassThroughProfiler)
     )
     return DirectSteps(module) if exact else None
+
+
+@contextlib.contextmanager
+def toggled(module: LightningModule, optimizer: Any) -> Iterator[None]:
+    """Lightning's ``toggled_optimizer``: inside the block, every parameter of the trainer's other optimizers that
+    ``optimizer`` does not hold has ``requires_grad`` False; after it, each is as it was. In half the time: the
+    parameters are found by id, not in a dict keyed by tensors (whose hash is a Python call), and nothing is stored on
+    the module (14 instead of 31 us on the 2-D mixture nets)."""
+    mine = {id(p) for group in getattr(optimizer, "optimizer", optimizer).param_groups for p in group["params"]}
+    every = {id(p): p for opt in module.trainer.optimizers for group in opt.param_groups for p in group["params"]}
+    others = [p for key, p in every.items() if key not in mine and p.requires_grad]
+    for param in others:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in others:
+            param.requires_grad_(True)
 
 
 def partial_ema(decay: float) -> Any:
