@@ -123,18 +123,16 @@ def finished(job: Job, root: Path) -> Outcome | None:
 
 
 def _set_threads(threads: int) -> None:
-    """Worker start-up: torch threads, quiet loggers, and death with the parent (Linux). The thread count goes to
-    the OpenMP / MKL variables, which torch reads when the first job imports it (capping it at the core count), so a
-    worker starts without importing torch (seconds per worker); were torch imported already, it is told directly."""
-    import logging
+    """Worker start-up: torch threads and death with the parent (Linux). The thread count goes to the OpenMP / MKL
+    variables, which torch reads when the first job imports it (capping it at the core count), so a worker starts
+    without importing torch (seconds per worker); were torch imported already, it is told directly. Lightning's own
+    lines ("GPU available: ...") go to each run's console.log with the rest of its output (``_console_to``)."""
     import os
 
     _die_with_parent()
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    for name in ("pytorch_lightning", "lightning_fabric"):  # run details go to each run's log, not the console
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _die_with_parent() -> None:
