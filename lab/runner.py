@@ -52,7 +52,7 @@ class Job:
     @property
     def key(self) -> str:
         """A hash of the config without its ``NEUTRAL_KEYS``: the identity of the run's result."""
-        return config_hash(result_config(self.config))
+        return result_key(self.config)
 
 
 @dataclass
@@ -94,6 +94,11 @@ def result_config(config: Any) -> Any:
     return out
 
 
+def result_key(config: dict[str, Any]) -> str:
+    """The reuse key of a run's config: the hash of its ``result_config`` (a job's and a saved run's alike)."""
+    return config_hash(result_config(config))
+
+
 def config_hash(config: dict[str, Any]) -> str:
     """The first 12 hex digits of the SHA-256 of the config as canonical JSON."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -116,7 +121,7 @@ def finished(job: Job, root: Path) -> Outcome | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    key = config_hash(result_config(saved["config"])) if "config" in saved else saved.get("key")
+    key = result_key(saved["config"]) if "config" in saved else saved.get("key")
     if key != job.key or saved.get("error"):
         return None
     return Outcome(job, saved["result"], saved["seconds"], reused=True)
