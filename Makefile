@@ -12,7 +12,7 @@ ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint bench sweep-palindrome gradient-flow report clean train-classifier evaluate \
-	ring grid stacked-mnist results \
+	experiment ring grid stacked-mnist results \
 	$(addprefix train-,$(subst _,-,$(GAN_CONFIGS)) $(RNN_CONFIGS))
 
 help:  ## list the targets
@@ -63,11 +63,13 @@ RUNS ?=
 report: $(STAMP)  ## compare runs in one page: make report [RUNS="runs/a runs/b"] (default all of runs/) -> runs/report/
 	$(PY) -m gan_lab report $(if $(strip $(RUNS)),$(RUNS),--root runs) $(ARGS)
 
-ring: $(STAMP)  ## mode collapse on the 8-ring: every configs/mixtures family x 5 seeds, W&B group ring -> runs/ring/
-	$(PY) -m gan_lab.experiments ring $(ARGS)
+E ?=
+experiment: $(STAMP)  ## run an experiment on Ray: make experiment E=ring [ARGS='--seeds 0 1 --set trainer.max_epochs=2']
+	@test -n "$(E)" || { echo "error: name the experiment: make experiment E=<name> (one of: $(notdir $(basename $(wildcard experiments/*.yaml))))" >&2; exit 2; }
+	$(PY) -m lab experiment run experiments/$(E).yaml $(ARGS)
 
-grid: $(STAMP)  ## the same on the 25-grid, W&B group grid -> runs/grid/results.md and strips
-	$(PY) -m gan_lab.experiments grid $(ARGS)
+ring grid: $(STAMP)  ## mode collapse on the 8-ring / 25-grid: every mixture family x 5 seeds (make experiment E=ring)
+	$(PY) -m lab experiment run experiments/$@.yaml $(ARGS)
 
 stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: modes of 1,000 and KL (GPU-scale)
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/dcgan.yaml $(ARGS)

@@ -1,0 +1,110 @@
+"""``python -m lab experiment run|table``: the experiment launcher (on Ray) and the table builder.
+
+python -m lab experiment run experiments/ring.yaml --seeds 0 1 --set trainer.max_epochs=2
+python -m lab experiment run experiments/grid.yaml --address ray://head:10001
+python -m lab experiment table experiments/ring.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lab.errors import LabError, fail
+
+
+def experiment_path(name: str) -> Path:
+    """``experiments/<name>.yaml`` for a bare name (``make experiment E=ring``), else the path as given."""
+    path = Path(name)
+    return path if path.suffix in (".yaml", ".yml") or path.exists() else Path("experiments") / f"{name}.yaml"
+
+
+def writable_folder(path: str, flag: str) -> Path:
+    """``path`` as a folder that exists (created with its parents) and is writable, else LabError."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise LabError(f"{flag} {path}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LabError(f"{flag} {path}: cannot create it ({err.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LabError(f"{flag} {path}: not writable")
+    return folder
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m lab", description="Experiments as data, on Ray.")
+    top.error = fail  # type: ignore[method-assign]
+    sub = top.add_subparsers(dest="group", required=True, metavar="experiment")
+    exp = sub.add_parser("experiment", help="run an experiment or build its table")
+    exp.error = fail  # type: ignore[method-assign]
+    verbs = exp.add_subparsers(dest="verb", required=True, metavar="run|table")
+    run = verbs.add_parser("run", help="run every variant x seed of an experiment on Ray (finished runs reused)")
+    table = verbs.add_parser("table", help="the experiment's table (markdown, CSV, figure) from its run records")
+    for p in (run, table):
+        p.error = fail  # type: ignore[method-assign]
+        p.add_argument("experiment", help="experiments/<name>.yaml, or just <name>")
+        p.add_argument(
+            "--set",
+            nargs="+",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override for every run, as on the fit CLI without the dashes (trainer.max_epochs=2)",
+        )
+        p.add_argument("--results", default="results", help="folder of the run records and tables (results)")
+    run.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds to run (default: the experiment's)")
+    run.add_argument("--variants", nargs="+", default=None, help="variants to run (default: all)")
+    run.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="an existing Ray cluster (default $RAY_ADDRESS; none: a private local instance)",
+    )
+    run.add_argument("--runs", default="runs", help="folder of the run folders and checkpoints (runs)")
+    run.add_argument("--rerun-stale", action="store_true", help="run again the records made by other code")
+    run.add_argument(
+        "--wandb",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="W&B for every run (default: as each run's config says)",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from lab.experiment import spec as specs
+    from lab.experiment import table
+
+    try:
+        exp = specs.load(experiment_path(args.experiment))
+        extra = specs.parse_sets(args.set)
+        results = writable_folder(args.results, "--results")
+        if args.verb == "table":
+            first = exp.runs(extra=extra)[0]
+            text, folder = table.build(exp, results, first.instance, first.overrides)
+            print(text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
+            return
+        runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
+        root = writable_folder(args.runs, "--runs")
+        from lab.experiment.launch import launch
+
+        found = launch(exp, runs, root, results, args.address or None, args.rerun_stale, args.wandb)
+    except LabError as err:
+        fail(str(err))
+    text, folder = table.build(exp, results, runs[0].instance, runs[0].overrides)
+    wandb_rows = [r for r in found if r.get("status") == "finished" and r.get("config")]
+    print("\n" + text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
+    failed = [r for r in found if r.get("status") != "finished"]
+    if any(r.get("wandb") for r in wandb_rows):  # the experiment's table too, in the runs' W&B group
+        from lab.loggers import log_group_table
+
+        rows = [{"variant": r["variant"], "seed": r["seed"], **r["final"]} for r in wandb_rows]
+        log_group_table(exp.name, root / runs[0].instance, rows)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

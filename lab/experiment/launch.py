@@ -1,0 +1,231 @@
+"""``python -m lab experiment run``: every run of an experiment on Ray, finished runs reused, interrupted ones resumed.
+
+Ray tasks, not Ray Tune: each run is a Lightning ``fit`` that checkpoints itself and each record on disk says
+whether it finished, so the records are the experiment's state and a second copy in Tune's experiment state would
+only disagree with them; tasks give what the launcher needs from Ray (scheduling by CPUs and GPUs, retries of
+failed tasks and of lost workers, the same code on a laptop and a cluster). See docs/experiments.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.experiment import records
+from lab.experiment.runone import run_one
+from lab.experiment.spec import Experiment, RunSpec
+
+RETRIES = 2  # a failing run is tried 1 + RETRIES times (each retry resumes from its last checkpoint)
+# Started beside the launcher before Ray: when the launcher dies, however it dies (its end of the pipe closes), it
+# kills every process that was ever seen below the launcher and is still alive (Ray's own agents outlive a SIGKILLed
+# driver otherwise). Pure standard library: it starts in milliseconds.
+GUARDIAN = r"""
+import os, signal, sys, threading
+parent = int(sys.argv[1]); seen = {}
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f: fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), fields[19]
+    except (OSError, IndexError, ValueError): return None
+def scan():
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            s = stat(int(name))
+            if s: children.setdefault(s[0], []).append((int(name), s[1]))
+    todo = [parent]
+    while todo:
+        for pid, start in children.get(todo.pop(), []):
+            seen[pid] = start; todo.append(pid)
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+while not done.wait(0.5): scan()
+for pid, start in seen.items():
+    if pid != os.getpid() and stat(pid) and stat(pid)[1] == start:
+        try: os.kill(pid, signal.SIGKILL)
+        except OSError: pass
+"""
+
+
+def start_guardian() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", GUARDIAN, str(os.getpid())], stdin=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+
+
+def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
+    """A private embedded Ray instance sized to this machine (``address`` None), else the cluster at ``address``
+    with this repository as the tasks' working directory. Returns the cluster's resources."""
+    import logging
+
+    import ray
+
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "include_dashboard": False}
+    if address is None:
+        temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a 108-byte limit
+        ray.init(address="local", num_cpus=os.cpu_count(), _temp_dir=temp, **quiet)
+    else:
+        excludes = [".git", ".venv", "runs", "results", "wandb", "data", "*.ckpt"]
+        quiet.pop("include_dashboard")
+        ray.init(address=address, runtime_env={"working_dir": str(repo), "excludes": excludes}, **quiet)
+    return ray.cluster_resources()
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"  # fmt: skip
+
+
+def describe(exp: Experiment, record: dict[str, Any]) -> str:
+    if record["status"] != "finished":
+        return f"failed: {record.get('error', '')}"
+    metric = next(m for m in exp.metrics if m.key == exp.key_metric)
+    value = record["final"].get(metric.key)
+    shown = "–" if value is None else f"{value:.{metric.digits}f}"
+    return f"{metric.label} {shown} ({record['seconds']:.0f} s)"
+
+
+def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, address: str | None,
+           rerun_stale: bool = False, wandb: bool | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Runs ``specs`` and returns their records (reused or new), in ``specs``' order."""
+    start = time.perf_counter()
+    repo = Path.cwd()
+    token = os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token"
+    if address and "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or Path(token).is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"  # a client sends its token only when told to (Ray 2.60): before import
+    current = records.code_version(str(repo))
+    paths = [records.record_path(results, spec.instance, spec.name) for spec in specs]
+    maybe_done = all((r := records.read(p)) and r.get("status") == "finished" for p in paths)
+    resolved: dict[str, Any] = {}
+
+    def resolve_all() -> None:  # one resolve per variant: the seed only changes seed_everything
+        for spec in specs:
+            if spec.variant not in resolved:
+                try:
+                    resolved[spec.variant] = records.resolve(spec.lab, spec.args)
+                except LabError as err:
+                    resolved["error"] = LabError(f"variant {spec.variant}: {err}")
+                    return
+
+    guardians: list[subprocess.Popen] = []
+    resources: dict[str, Any] = {}
+
+    def ensure_ray() -> dict[str, Any]:
+        if not resources:
+            if address is None:
+                guardians.append(start_guardian())
+            try:
+                resources.update(start_ray(address, repo))
+            except Exception as error:  # noqa: BLE001 - Ray's own message, on one line
+                raise LabError(f"Ray did not start: {' '.join(str(error).split())[:300]}") from None
+        return resources
+
+    try:
+        if maybe_done:
+            resolve_all()
+        else:  # Ray starts (in the main thread: it must) while the configs resolve (their imports take seconds)
+            worker = threading.Thread(target=resolve_all, daemon=True)
+            worker.start()
+            try:
+                ensure_ray()
+            finally:
+                worker.join()
+        if "error" in resolved:
+            raise resolved["error"]
+        return _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray)
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        for guardian in guardians:
+            guardian.stdin.close()
+            guardian.wait()
+
+
+def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray):
+    outcomes: dict[int, dict[str, Any]] = {}
+    todo = []
+    for index, (spec, path) in enumerate(zip(specs, paths, strict=True)):
+        config = {**resolved[spec.variant], "seed_everything": spec.seed}
+        run_group = config.pop("run", {}) or {}
+        key = records.config_key(config)
+        saved = records.read(path)
+        if saved and saved.get("status") == "finished" and saved.get("key") == key:
+            if not (rerun_stale and records.is_stale(saved, current)):
+                outcomes[index] = {**saved, "reused": True}
+                continue
+        todo.append((index, spec, path, config, key, bool(run_group.get("wandb")) if wandb is None else wandb))
+    counts = {"done": 0, "reused": len(outcomes), "failed": 0}
+    total = len(specs)
+    shape = f"{len({s.variant for s in specs})} variants x {len({s.seed for s in specs})} seeds"
+    print(
+        f"{exp.name}: {total} runs ({shape}), {counts['reused']} reused, {len(todo)} to run -> "
+        f"{runs / specs[0].instance}/",
+        flush=True,
+    )
+    if todo:
+        _run_todo(exp, todo, outcomes, counts, runs, current, ensure_ray(), start, total)
+    for _, record in sorted(outcomes.items()):
+        if record.get("reused") and records.is_stale(record, current):
+            print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code {record['code_version']}]")
+    return [outcomes[i] for i in range(len(specs))]
+
+
+def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, total) -> None:
+    import ray
+
+    gpu = exp.gpu and resources.get("GPU", 0) >= 1
+    slots = max(1, int(resources.get("GPU", 0) if gpu else resources.get("CPU", 1)))
+    task = ray.remote(run_one).options(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES,
+                                       retry_exceptions=True)  # fmt: skip
+    metrics = [(m.key, m.higher) for m in exp.metrics]
+    pending = {}
+    wandb_on: dict[int, bool] = {}
+    for index, spec, path, config, key, wandb in todo:
+        wandb_on[index] = wandb
+        extra = [f"--run.wandb={str(wandb).lower()}", f"--run.group={exp.name}", f"--run.job_type={spec.variant}",
+                 f"--run.tags=[{exp.name}]", "--trainer.enable_progress_bar=false"]  # fmt: skip
+        if gpu:
+            extra += ["--trainer.accelerator=gpu", "--trainer.devices=1"]
+        body = {"lab": spec.lab, "args": list(spec.args), "root": str((runs / spec.instance).resolve()),
+                "name": spec.name, "metrics": metrics, "extra": extra}  # fmt: skip
+        pending[task.remote(body)] = (index, spec, path, config, key, extra)
+    durations: list[float] = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        index, spec, path, config, key, extra = pending.pop(ready[0])
+        base = {"experiment": spec.experiment, "instance": spec.instance, "name": spec.name, "variant": spec.variant,
+                "seed": spec.seed, "lab": spec.lab, "key": key, "overrides": list(spec.overrides), "config": config,
+                "budget": exp.budget,
+                "command": " ".join(["python", "-m", spec.lab, "fit", *spec.args]), "code_version": current,
+                "packages": records.packages(), "device": "gpu" if "--trainer.accelerator=gpu" in extra else "cpu",
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wandb": wandb_on[index]}  # fmt: skip
+        try:
+            result = ray.get(ready[0])
+            record = {**base, **result, "status": "finished", "error": ""}
+            counts["done"] += 1
+            durations.append(result["seconds"])
+        except Exception as error:  # noqa: BLE001 - the run failed after its retries; the set goes on
+            text = str(getattr(error, "cause", None) or error).strip().splitlines()
+            record = {**base, "status": "failed", "error": text[-1] if text else type(error).__name__}
+            counts["failed"] += 1
+        records.write(path, record)
+        outcomes[index] = record
+        elapsed = time.perf_counter() - start
+        finished = counts["done"] + counts["failed"]
+        left = len(todo) - finished
+        eta = ""
+        if durations and left:
+            eta = f", about {clock(sum(durations) / len(durations) * left / min(slots, left))} left"
+        running = min(slots, left)
+        print(f"[{finished + counts['reused']}/{total}] {spec.name}: {describe(exp, record)} | done {counts['done']}, "
+              f"running {running}, reused {counts['reused']}, failed {counts['failed']}, {clock(elapsed)} elapsed{eta}",
+              flush=True)  # fmt: skip

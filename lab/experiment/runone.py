@@ -1,0 +1,114 @@
+"""The body of one run on a Ray worker: ``python -m <lab> fit ...`` in a subprocess of one torch thread, resumed from
+the run's ``last.ckpt`` when an earlier attempt left one; returns what the record needs from the run folder."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the worker that started it dies (Linux), so a killed launcher or worker
+    leaves no training process behind."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def checkpoint_step(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
+
+
+def attempt_seconds(run_dir: Path) -> float:
+    """Wall time of every attempt of this run so far (each attempt's ``attempt-*.s`` file, kept up to date)."""
+    return sum(float(p.read_text() or 0) for p in run_dir.glob("attempt-*.s"))
+
+
+def summarize(run_dir: Path, metrics: list[tuple[str, bool]]) -> dict[str, Any]:
+    """Final value of every ``val/``, ``eval/``, ``test/`` and ``time/`` key, best of each ``metrics`` key (with its
+    step), the last logged step, and the paths of the checkpoints and images (relative to the run folder's parent)."""
+    from lab.report.runs import load_run
+
+    run = load_run(run_dir)
+    keys = [k for k in run.metric_keys() if k.split("/")[0] in ("val", "eval", "test", "time")]
+    final = {key: run.final(key) for key in keys}
+    best = {}
+    for key, higher in metrics:
+        points = [(row[key], row.get("step")) for row in run.rows if key in row]
+        if points:
+            value, step = (max if higher else min)(points, key=lambda p: p[0])
+            best[key] = {"value": value, "step": step}
+    base = run_dir.parent
+    return {
+        "final": final,
+        "best": best,
+        "global_step": checkpoint_step(last) if (last := last_checkpoint(run_dir)) else None,  # optimizer steps
+        "epochs": (run.last("epoch") or 0) + 1 if run.last("epoch") is not None else None,
+        "checkpoints": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/checkpoints/*.ckpt")),
+        "images": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/**/*.png"))[-20:],
+    }
+
+
+def ray_place() -> dict[str, str]:
+    """The Ray cluster (its GCS address) and node this run ran on; empty outside Ray."""
+    try:
+        import ray
+
+        context = ray.get_runtime_context()
+        return {"cluster": context.gcs_address, "node": context.get_node_id()}
+    except Exception:  # noqa: BLE001 - not on Ray
+        return {}
+
+
+def run_one(spec: dict[str, Any]) -> dict[str, Any]:
+    """Trains one run (``spec``: lab, args, root, name, metrics, extra) and returns its outcome; raises RuntimeError
+    with the run's last output line when it fails (Ray retries it, and the retry resumes)."""
+    run_dir = Path(spec["root"]) / spec["name"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = last_checkpoint(run_dir)
+    resumed_from = checkpoint_step(ckpt) if ckpt is not None else None
+    args = [*spec["args"], f"--run.root={spec['root']}", f"--run.name={spec['name']}", *spec.get("extra", [])]
+    if ckpt is not None:
+        args.append("--ckpt_path=last")  # the same version folder (and W&B run) from its last finished epoch
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
+    clock = run_dir / f"attempt-{time.time_ns()}.s"
+    start = time.perf_counter()
+    with open(run_dir / "console.log", "a") as log:
+        log.write(f"\n$ python -m {spec['lab']} fit {' '.join(args)}\n")
+        log.flush()
+        child = subprocess.Popen([sys.executable, "-m", spec["lab"], "fit", *args], stdout=log,
+                                 stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)  # fmt: skip
+        stop = threading.Event()
+
+        def beat() -> None:  # the attempt's time so far, so a killed attempt still counts in the run's wall time
+            while not stop.wait(2.0):
+                clock.write_text(f"{time.perf_counter() - start:.1f}")
+
+        threading.Thread(target=beat, daemon=True).start()
+        code = child.wait()
+        stop.set()
+    clock.write_text(f"{time.perf_counter() - start:.1f}")
+    if code != 0:
+        lines = [line.strip() for line in (run_dir / "console.log").read_text().splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error:")]
+        raise RuntimeError((errors or lines or [f"exit code {code}"])[-1])
+    out = summarize(run_dir, [tuple(m) for m in spec["metrics"]])
+    return {**out, "host": socket.gethostname(), "ray": ray_place(), "seconds": attempt_seconds(run_dir),
+            "attempts": len(list(run_dir.glob("attempt-*.s"))), "resumed_from_step": resumed_from}  # fmt: skip

@@ -1,0 +1,155 @@
+"""An experiment YAML and its runs.
+
+An experiment names the lab whose ``fit`` runs it (``gan_lab`` or ``rnn_lab``), the config files every run composes,
+overrides for every run (``set``), named variants (their own config files and overrides), the seeds, a sentence on
+the budget, the metrics of its table and the published rows with their source. Each run is the command line
+``python -m <lab> fit --config A.yaml --config B.yaml --key=value ... --seed_everything=S`` that a user could type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.errors import LabError
+
+FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
+          "key_metric", "published", "gpu", "figure"}  # fmt: skip
+LABS = ("gan_lab", "rnn_lab")
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # as logged: val/modes
+    label: str
+    higher: bool  # True when larger is better (the run's best is its max)
+    digits: int = 2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment: ``python -m <lab> fit <args>`` into ``<runs>/<instance>/<name>``."""
+
+    experiment: str
+    instance: str  # the experiment's name, or name+<hash> when --set overrides change what it computes
+    variant: str
+    seed: int
+    lab: str
+    args: tuple[str, ...]  # the fit arguments, config files as given (relative to the repository)
+    overrides: tuple[str, ...] = ()  # the --set overrides of this launch (key=value), part of the instance
+
+    @property
+    def name(self) -> str:
+        return f"{self.experiment}-{self.variant}-s{self.seed}"
+
+    def command(self) -> list[str]:
+        return ["python", "-m", self.lab, "fit", *self.args]
+
+
+@dataclass
+class Experiment:
+    name: str
+    title: str
+    lab: str
+    configs: list[str]
+    overrides: dict[str, Any]
+    seeds: list[int]
+    budget: str
+    variants: dict[str, dict[str, Any]]
+    metrics: list[Metric]
+    key_metric: str
+    published: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    gpu: bool = True  # a GPU per run where the cluster has GPUs
+    path: Path | None = None
+
+    def runs(self, seeds: list[int] | None = None, variants: list[str] | None = None,
+             extra: dict[str, Any] | None = None) -> list[RunSpec]:  # fmt: skip
+        """Every (variant, seed) run, seed by seed (a set stopped part-way has every variant at the same seeds)."""
+        seeds = self.seeds if seeds is None else seeds
+        names = list(self.variants) if variants is None else variants
+        unknown = [name for name in names if name not in self.variants]
+        if unknown:
+            raise LabError(f"unknown variants {unknown} of experiment {self.name}: choose from {list(self.variants)}")
+        extra = extra or {}
+        instance = self.name + (f"+{hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:6]}"
+                                if extra else "")  # fmt: skip
+        specs = []
+        for seed in seeds:
+            for name in names:
+                variant = self.variants[name]
+                files = [*self.configs, *variant.get("configs", [])]
+                overrides = {**self.overrides, **variant.get("set", {}), **extra, "seed_everything": seed}
+                args = [f"--config={path}" for path in files] + [f"--{k}={_cli_value(v)}" for k, v in overrides.items()]
+                sets = tuple(f"{k}={_cli_value(v)}" for k, v in extra.items())
+                specs.append(RunSpec(self.name, instance, name, seed, self.lab, tuple(args), sets))
+        return specs
+
+    def label(self, variant: str) -> str:
+        return self.variants[variant].get("label", variant)
+
+
+def _cli_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``["trainer.max_epochs=2", ...]`` -> ``{"trainer.max_epochs": 2}`` (values read as YAML)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or key.startswith("-"):
+            raise LabError(f"--set {item!r}: expected key=value, e.g. trainer.max_epochs=2")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def load(path: str | Path, repo: Path | None = None) -> Experiment:
+    """Reads and checks ``experiments/<name>.yaml``; config files are checked relative to ``repo`` (the cwd)."""
+    path = Path(path)
+    if not path.is_file():
+        known = sorted(p.stem for p in Path("experiments").glob("*.yaml"))
+        raise LabError(f"no experiment file {path}" + (f" (experiments: {', '.join(known)})" if known else ""))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise LabError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise LabError(f"{path}: unknown fields {unknown} (known: {', '.join(sorted(FIELDS))})")
+    for required in ("name", "lab", "configs", "seeds", "budget", "variants", "metrics"):
+        if required not in data:
+            raise LabError(f"{path}: missing field {required!r}")
+    if data["lab"] not in LABS:
+        raise LabError(f"{path}: lab must be one of {', '.join(LABS)}, got {data['lab']!r}")
+    repo = repo or Path.cwd()
+    variants = {str(k): dict(v or {}) for k, v in data["variants"].items()}
+    for name, variant in variants.items():
+        bad = sorted(set(variant) - {"configs", "set", "label"})
+        if bad:
+            raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label)")
+    for config in [*data["configs"], *(c for v in variants.values() for c in v.get("configs", []))]:
+        if not (repo / config).is_file():
+            raise LabError(f"{path}: config file {config} does not exist")
+    metrics = [Metric(m["key"], m.get("label", m["key"]), bool(m.get("higher", True)), int(m.get("digits", 2)))
+               for m in data["metrics"]]  # fmt: skip
+    if not all(isinstance(s, int) for s in data["seeds"]):
+        raise LabError(f"{path}: seeds must be integers")
+    return Experiment(
+        name=str(data["name"]), title=str(data.get("title", data["name"])), lab=data["lab"],
+        configs=list(data["configs"]), overrides=dict(data.get("set") or {}), seeds=list(data["seeds"]),
+        budget=str(data["budget"]), variants=variants, metrics=metrics,
+        key_metric=str(data.get("key_metric", metrics[0].key)), published=list(data.get("published") or []),
+        description=str(data.get("description", "")), gpu=bool(data.get("gpu", True)), path=path,
+    )  # fmt: skip

@@ -1,0 +1,144 @@
+"""An experiment's table from its run records only: per variant the mean and 95% interval over seeds of each metric,
+n, runs failed, wall time per run; the published rows with their source beside; stale rows marked."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from lab.experiment import records
+from lab.experiment.spec import Experiment
+
+STALE = "†"
+
+
+def interval(values: list[float]) -> tuple[float, float | None]:
+    """Mean and the half-width of its 95% Student-t interval (None for fewer than 2 values)."""
+    from scipy.stats import t
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, float(t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+def fmt(values: list[float], digits: int) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "–"
+    mean, half = interval(values)
+    return f"{mean:.{digits}f}" if half is None else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def load(exp: Experiment, results: Path, instance: str | None = None) -> list[dict[str, Any]]:
+    """The records of the experiment's variants under ``results/<instance>/`` (the latest variants and seeds of the
+    YAML only), in variant order then seed."""
+    folder = results / (instance or exp.name)
+    found = [r for r in (records.read(p) for p in sorted(folder.glob("*.json"))) if r and r.get("variant")]
+    order = {name: i for i, name in enumerate(exp.variants)}
+    found = [r for r in found if r["variant"] in order]
+    return sorted(found, key=lambda r: (order[r["variant"]], r["seed"]))
+
+
+def rows(exp: Experiment, found: list[dict[str, Any]], current: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per variant: label, n, failed, stale, per metric the finished values, seconds per run."""
+    out = []
+    for variant in exp.variants:
+        mine = [r for r in found if r["variant"] == variant]
+        if not mine:
+            continue
+        done = [r for r in mine if r["status"] == "finished"]
+        out.append({
+            "variant": variant, "label": exp.label(variant), "n": len(done), "failed": len(mine) - len(done),
+            "stale": any(records.is_stale(r, current) for r in done), "seeds": [r["seed"] for r in done],
+            "values": {m.key: [r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},
+            "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
+        })  # fmt: skip
+    return out
+
+
+def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] = ()) -> str:
+    heads = " | ".join(m.label for m in exp.metrics)
+    budget = exp.budget + (f", overridden: {' '.join(overrides)}" if overrides else "")
+    lines = [f"| {exp.name}: {budget} | n | {heads} | s / run |", "|---" * (len(exp.metrics) + 3) + "|"]
+    for row in table:
+        cells = " | ".join(fmt(row["values"][m.key], m.digits) for m in exp.metrics)
+        label = row["label"] + (f" {STALE}" if row["stale"] else "")
+        n = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        lines.append(f"| {label} | {n} | {cells} | {row['seconds']:.0f} |")
+    for pub in exp.published:
+        cells = " | ".join(_published(pub.get("values", {}).get(m.key), m.digits) for m in exp.metrics)
+        lines.append(f"| *{pub['label']}* ({pub['source']}) | {pub.get('n', '')} | {cells} | |")
+    notes = ["Mean ± half-width of the 95% Student-t interval over n seeds; *italic* rows are published figures."]
+    if any(row["stale"] for row in table):
+        notes.append(f"{STALE}: made by other code than the current one (`--rerun-stale` runs them again).")
+    return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
+
+
+def _published(value: Any, digits: int) -> str:
+    if value is None:
+        return "—"
+    return f"*{value}*"
+
+
+def csv_text(exp: Experiment, table: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["variant", "label", "n", "failed", "stale"] +
+                    [f"{m.key}{s}" for m in exp.metrics for s in ("_mean", "_ci95")] + ["seconds_per_run"])  # fmt: skip
+    for row in table:
+        stats = []
+        for m in exp.metrics:
+            values = [v for v in row["values"][m.key] if not math.isnan(v)]
+            mean, half = interval(values) if values else (math.nan, None)
+            stats += [mean, "" if half is None else half]
+        writer.writerow([row["variant"], row["label"], row["n"], row["failed"], row["stale"], *stats,
+                         row["seconds"]])  # fmt: skip
+    for pub in exp.published:
+        values = pub.get("values", {})
+        writer.writerow(["published", f"{pub['label']} ({pub['source']})", pub.get("n", ""), "", ""] +
+                        [x for m in exp.metrics for x in (values.get(m.key, ""), "")] + [""])  # fmt: skip
+    return out.getvalue()
+
+
+def figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> None:
+    """The key metric per variant: every seed as a dot, the mean and its 95% interval as a bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = next(m for m in exp.metrics if m.key == exp.key_metric)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(table) + 1.5), 3.2))
+    for i, row in enumerate(table):
+        values = [v for v in row["values"][metric.key] if not math.isnan(v)]
+        if not values:
+            continue
+        mean, half = interval(values)
+        ax.errorbar([i], [mean], yerr=[[half or 0]], fmt="o", color="C0", capsize=4)
+        ax.scatter([i + 0.15] * len(values), values, s=10, color="C1", alpha=0.7)
+    ax.set_xticks(range(len(table)), [row["label"] for row in table], rotation=30, ha="right")
+    ax.set_ylabel(metric.label)
+    ax.set_title(f"{exp.name}: {metric.label} (mean, 95% interval; dots: seeds)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def build(exp: Experiment, results: Path, instance: str | None = None, overrides: list[str] = ()) -> tuple[str, Path]:
+    """Writes ``results/<instance>/table.md``, ``table.csv`` and ``<name>.png``; returns the markdown and folder."""
+    instance = instance or exp.name
+    folder = results / instance
+    table = rows(exp, load(exp, results, instance), records.code_version("."))
+    text = markdown(exp, table, list(overrides))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.md").write_text(text)
+    (folder / "table.csv").write_text(csv_text(exp, table))
+    if table:
+        figure(exp, table, folder / f"{exp.name}.png")
+    return text, folder

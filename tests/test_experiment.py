@@ -1,0 +1,243 @@
+"""The experiment launcher on Ray: experiments as YAML, records, reuse, resume after SIGKILL, a cluster by address."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run_module
+
+from lab.experiment import records, table
+from lab.experiment import spec as specs
+
+RING = ["configs/base.yaml", "configs/mixtures/ring.yaml"]
+
+
+def tiny_experiment(folder: Path, variants: dict, seeds=(0,), name: str = "tiny") -> Path:
+    """A ring experiment of GAN runs, written to ``folder/<name>.yaml``; ``variants``: name -> overrides."""
+    data = {
+        "name": name, "lab": "gan_lab", "configs": RING, "budget": "a few epochs", "seeds": list(seeds),
+        "set": {"data.init_args.samples_per_epoch": 1280, "data.init_args.batches_per_item": 1},
+        "variants": {k: {"configs": ["configs/mixtures/gan.yaml"], "set": v} for k, v in variants.items()},
+        "metrics": [{"key": "val/modes", "label": "modes"}, {"key": "val/reverse_kl", "label": "reverse KL",
+                                                              "higher": False}],
+    }  # fmt: skip
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def launch(exp: Path, tmp: Path, *extra: str, env: dict | None = None, timeout: int = 300):
+    return run_module("lab", "experiment", "run", str(exp), "--runs", str(tmp / "runs"), "--results",
+                      str(tmp / "results"), *extra, env=env, timeout=timeout)  # fmt: skip
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` (pid -> start time), read from /proc."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append((int(name), fields[19]))
+    found, todo = {}, [pid]
+    while todo:
+        for child, start in children.get(todo.pop(), []):
+            found[child] = start
+            todo.append(child)
+    return found
+
+
+def alive(pid: int, start: str) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19] == start and fields[0] != "Z"
+
+
+def test_an_experiment_yaml_expands_into_fit_command_lines(tmp_path):
+    """Variants x seeds become `fit` argument lists (config files, then overrides, then the seed), seed by seed;
+    --set overrides go into every run and give the set its own instance folder."""
+    exp = specs.load(REPO / "experiments" / "ring.yaml", REPO)
+    runs = exp.runs(seeds=[0, 1], variants=["gan", "wgan"])
+    assert [r.name for r in runs] == ["ring-gan-s0", "ring-wgan-s0", "ring-gan-s1", "ring-wgan-s1"]
+    assert runs[1].args == (
+        "--config=configs/base.yaml",
+        "--config=configs/mixtures/ring.yaml",
+        "--config=configs/mixtures/wgan.yaml",
+        "--trainer.max_epochs=500",
+        "--seed_everything=0",
+    )
+    assert {r.instance for r in runs} == {"ring"}
+    changed = exp.runs(seeds=[0], extra=specs.parse_sets(["trainer.max_epochs=2"]))
+    assert changed[0].instance.startswith("ring+") and changed[0].args[-2:] == (
+        "--trainer.max_epochs=2",
+        "--seed_everything=0",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["experiment", "run", "nosuch"], "no experiment file experiments/nosuch.yaml (experiments: "),
+        (["experiment", "run", "ring", "--variants", "gann"], "unknown variants ['gann'] of experiment ring"),
+        (["experiment", "run", "ring", "--set", "trainer.max_epochs"], "expected key=value"),
+        (["experiment", "run", "ring", "--runs", "/etc/passwd"], "--runs /etc/passwd: is a file, not a folder"),
+        (["experiment", "walk", "ring"], "invalid choice: 'walk'"),
+    ],
+)
+def test_bad_input_gives_one_error_line_and_exit_2(args, message, tmp_path):
+    """A mistyped experiment, variant, override, output folder or verb: one `error:` line, exit 2, nothing written."""
+    result = run_module("lab", *args, "--results", str(tmp_path / "results"), timeout=120) \
+        if "walk" not in args else run_module("lab", *args, timeout=120)  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_a_config_the_cli_refuses_stops_the_set_before_anything_runs(tmp_path):
+    """A variant whose overrides the fit CLI refuses is named in one error line before any run starts."""
+    exp = tiny_experiment(tmp_path, {"ok": {}, "bad": {"model.init_args.latent_dim": 0}})
+    result = launch(exp, tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: variant bad: "), lines
+    assert not list((tmp_path / "runs").rglob("version_*")) and not list((tmp_path / "results").rglob("*.json"))
+
+
+def test_the_table_has_the_95_percent_interval_n_published_rows_and_stale_marks(tmp_path):
+    """Mean ± the Student-t half-width (scipy) over seeds, n, failed runs counted apart, published rows in italics
+    with their source, and a † on rows made by other code than the current."""
+    from scipy import stats
+
+    exp = specs.load(tiny_experiment(tmp_path, {"a": {}, "b": {}}), REPO)
+    exp.published = [{"label": "Paper GAN", "source": "Someone 2020, Table 1", "values": {"val/modes": 6.3}}]
+    current = records.code_version(str(REPO))
+    values = [5.0, 7.0, 8.0]
+    for seed, value in enumerate(values):
+        records.write(tmp_path / "results" / "tiny" / f"tiny-a-s{seed}.json", {
+            "variant": "a", "seed": seed, "status": "finished", "final": {"val/modes": value, "val/reverse_kl": 0.5},
+            "seconds": 10.0, "code_version": current})  # fmt: skip
+    records.write(tmp_path / "results" / "tiny" / "tiny-b-s0.json", {"variant": "b", "seed": 0, "status": "finished",
+                  "final": {"val/modes": 3.0}, "seconds": 4.0, "code_version": {"code": "other"}})  # fmt: skip
+    records.write(
+        tmp_path / "results" / "tiny" / "tiny-b-s1.json",
+        {"variant": "b", "seed": 1, "status": "failed", "error": "boom"},
+    )
+    text, folder = table.build(exp, tmp_path / "results")
+    half = stats.t.ppf(0.975, 2) * stats.tstd(values) / math.sqrt(3)
+    lines = text.splitlines()
+    assert lines[2] == f"| a | 3 | {sum(values) / 3:.2f} ± {half:.2f} | 0.50 ± 0.00 | 10 |"
+    assert lines[3] == "| b † | 1 (1 failed) | 3.00 | – | 4 |"
+    assert lines[4] == "| *Paper GAN* (Someone 2020, Table 1) |  | *6.3* | — | |"
+    assert "†: made by other code" in text
+    assert (folder / "table.csv").read_text().splitlines()[1].startswith("a,a,3,0,False,6.666")
+    assert (folder / "tiny.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(tmp_path):
+    """Two variants x two seeds on the private Ray instance: a progress line per run, a record per run (config,
+    key, code version, packages, metrics, checkpoints), the table; the same command again trains nothing."""
+    exp = tiny_experiment(tmp_path, {"short": {"trainer.max_epochs": 1}, "long": {"trainer.max_epochs": 2}},
+                          seeds=(0, 1))  # fmt: skip
+    first = launch(exp, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    progress = [line for line in first.stdout.splitlines() if line.startswith("[")]
+    assert len(progress) == 4 and progress[-1].startswith("[4/4] ") and "done 4, running 0, reused 0, failed 0" in \
+        progress[-1], first.stdout  # fmt: skip
+    record = json.loads((tmp_path / "results" / "tiny" / "tiny-long-s1.json").read_text())
+    assert record["status"] == "finished" and record["seed"] == 1 and record["config"]["seed_everything"] == 1
+    assert record["code_version"] == records.code_version(str(REPO)) and record["packages"]["ray"]
+    assert record["global_step"] == 2 * 10 * 2 and record["epochs"] == 2  # 10 batches an epoch, 2 optimizer steps each
+    assert "val/modes" in record["final"] and record["checkpoints"] and record["seconds"] > 0
+    assert record["ray"]["cluster"] and record["command"].startswith("python -m gan_lab fit --config=")
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")}
+    again = launch(exp, tmp_path)
+    assert again.returncode == 0 and "4 reused, 0 to run" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")} == mtimes
+    assert "| short | 2 |" in again.stdout and "| long | 2 |" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_killed_launcher_leaves_nothing_running_and_the_same_command_resumes(tmp_path):
+    """SIGKILL to the launcher while one run has finished and another is part-way: no process of it (Ray included)
+    survives; the same command then completes the set without running the finished run again (record and
+    checkpoint untouched) and the interrupted run continues from its last checkpoint."""
+    exp = tiny_experiment(tmp_path, {"quick": {"trainer.max_epochs": 1},
+                                     "slow": {"trainer.max_epochs": 60}})  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    launcher = subprocess.Popen([sys.executable, "-m", "lab", "experiment", "run", str(exp), "--runs",
+                                 str(tmp_path / "runs"), "--results", str(tmp_path / "results")], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    quick = tmp_path / "results" / "tiny" / "tiny-quick-s0.json"
+    slow_ckpt = tmp_path / "runs" / "tiny" / "tiny-slow-s0" / "version_0" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (quick.exists() and slow_ckpt.exists()):
+        assert launcher.poll() is None, launcher.stdout.read()
+        time.sleep(0.2)
+    assert quick.exists() and slow_ckpt.exists(), "the set never reached the state to interrupt"
+    time.sleep(1.0)
+    tree = descendants(launcher.pid)
+    assert len(tree) >= 4, tree  # Ray's processes and the training run
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(pid, start) for pid, start in tree.items()):
+        time.sleep(0.5)
+    left = [pid for pid, start in tree.items() if alive(pid, start)]
+    assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes()[:80] for pid in left]
+    assert not (tmp_path / "results" / "tiny" / "tiny-slow-s0.json").exists()
+    quick_ckpts = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "tiny" / "tiny-quick-s0").rglob("*.ckpt")}
+    quick_record = quick.read_bytes()
+    again = launch(exp, tmp_path)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "1 reused, 1 to run" in again.stdout
+    assert quick.read_bytes() == quick_record
+    assert {p: p.stat().st_mtime_ns for p in quick_ckpts} == quick_ckpts
+    slow = json.loads((tmp_path / "results" / "tiny" / "tiny-slow-s0.json").read_text())
+    assert slow["status"] == "finished" and slow["resumed_from_step"] > 0
+    assert slow["global_step"] == 60 * 10 * 2  # the whole budget, continued from the checkpoint
+    assert slow["attempts"] == 2 and len(list(slow_ckpt.parents[2].glob("version_*"))) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_an_experiment_runs_on_an_existing_cluster_by_address(tmp_path):
+    """A Ray head started with `ray start` on 127.0.0.1 (its own temp folder and port) runs a two-run experiment
+    given with --address: both records name that cluster; the head is stopped after."""
+    import tempfile
+
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    ray_bin = Path(sys.executable).parent / "ray"
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                             "--node-ip-address=127.0.0.1", f"--temp-dir={temp}", "--include-dashboard=false",
+                             "--disable-usage-stats"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+    try:
+        exp = tiny_experiment(tmp_path, {"a": {"trainer.max_epochs": 1}, "b": {"trainer.max_epochs": 1}})
+        result = launch(exp, tmp_path, "--address", f"127.0.0.1:{port}")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        for name in ("tiny-a-s0", "tiny-b-s0"):
+            record = json.loads((tmp_path / "results" / "tiny" / f"{name}.json").read_text())
+            assert record["status"] == "finished" and record["ray"]["cluster"].endswith(f":{port}")
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
