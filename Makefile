@@ -75,8 +75,8 @@ stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: mod
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/dcgan.yaml $(ARGS)
 	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/unrolled.yaml $(ARGS)
 
-results: $(STAMP)  ## RESULTS.md from real runs: sweep, MNIST families, ablations, ring, grid, benchmarks (reuses finished runs)
-	$(PY) tools/build_results.py $(ARGS)
+results: $(STAMP)  ## RESULTS.md from the run records under results/ (make experiment E=... makes them)
+	$(PY) -m lab results $(ARGS)
 
 bench: $(STAMP)  ## run every benchmark in bench/ (prints ratios)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -38,7 +38,11 @@ def writable_folder(path: str, flag: str) -> Path:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m lab", description="Experiments as data, on Ray.")
     top.error = fail  # type: ignore[method-assign]
-    sub = top.add_subparsers(dest="group", required=True, metavar="experiment")
+    sub = top.add_subparsers(dest="group", required=True, metavar="experiment|results")
+    page = sub.add_parser("results", help="RESULTS.md from the run records of every experiment (make results)")
+    page.error = fail  # type: ignore[method-assign]
+    page.add_argument("--out", default="RESULTS.md", help="where to write the page (RESULTS.md)")
+    page.add_argument("--check", action="store_true", help="exit 1 when the page differs from what it would be")
     exp = sub.add_parser("experiment", help="run an experiment or build its table")
     exp.error = fail  # type: ignore[method-assign]
     verbs = exp.add_subparsers(dest="verb", required=True, metavar="run|table")
@@ -75,6 +79,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.group == "results":
+        from lab.experiment.results import write
+
+        return write(Path(args.out), args.check)
     from lab.experiment import spec as specs
     from lab.experiment import table
 

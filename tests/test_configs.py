@@ -4,12 +4,24 @@ every image family satisfies the image-generator protocol. Seconds, not minutes:
 from __future__ import annotations
 
 import pytest
+import yaml
 from conftest import CONFIGS
 
 from gan_lab.__main__ import build as build_gan
-from gan_lab.experiments import families as mixture_families
 from lab.protocol import ImageGenerator
 from rnn_lab.__main__ import build as build_rnn
+
+
+def mixture_families(folder) -> dict[str, list]:
+    """Family name -> its config files: ``<base>.yaml``, then ``<base>.<variant>.yaml`` for a variant; the data
+    configs of the folder (no ``model``, no dot: ring, grid) are left out."""
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        if "model" not in (yaml.safe_load(path.read_text()) or {}) and "." not in path.stem:
+            continue
+        base = path.stem.split(".")[0]
+        found[path.stem] = [folder / f"{base}.yaml", *([path] if path.stem != base else [])]
+    return found
 
 
 def compositions() -> dict[str, list]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -84,3 +85,27 @@ def test_family_trains_under_ddp_with_identical_replicas(ddp_results, family):
     assert rank0["hash"] == rank1["hash"]
     # manual-optimization loops run under the gradient-sync strategy, automatic ones under Lightning's DDP
     assert rank0["strategy"] == ("GradientSyncDDPStrategy" if rank0["manual"] else "DDPStrategy")
+
+
+@pytest.mark.ddp
+def test_torchrun_starts_one_run_across_two_processes_with_identical_weights(tmp_path, data_dir):
+    """`torchrun --nproc_per_node 2` (gloo, as a cluster starts it) runs the WGAN-GP config as one 2-process DDP run:
+    both ranks end with the same weights, under the suite's DDP strategy for manual optimization."""
+    import subprocess
+    import sys
+
+    from conftest import CONFIGS, REPO
+
+    args = [f"--config={CONFIGS / name}" for name in ("base.yaml", "gan/wgan.yaml", "tiny.yaml")]
+    args += [f"--run.root={tmp_path / 'runs'}", "--trainer.accelerator=cpu", "--trainer.devices=2",
+             "--trainer.strategy=ddp", "--model.init_args.metrics_every_n_epochs=0"]  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+               f"--master_port={free_port()}", str(REPO / "tests" / "torchrun_fit.py"), str(tmp_path),
+               *args]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "LAB_DATA_DIR": data_dir, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert rank0["world_size"] == rank1["world_size"] == 2 and rank0["global_step"] > 0
+    assert rank0["strategy"] == rank1["strategy"] == "GradientSyncDDPStrategy", rank0
+    assert rank0["hash"] == rank1["hash"]

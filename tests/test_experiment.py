@@ -123,14 +123,15 @@ def test_the_table_has_the_95_percent_interval_n_published_rows_and_stale_marks(
 
     exp = specs.load(tiny_experiment(tmp_path, {"a": {}, "b": {}}), REPO)
     exp.published = [{"label": "Paper GAN", "source": "Someone 2020, Table 1", "values": {"val/modes": 6.3}}]
-    current = records.code_version(str(REPO))
+    current = records.code_version(["lab/errors.py"], str(REPO))
     values = [5.0, 7.0, 8.0]
     for seed, value in enumerate(values):
         records.write(tmp_path / "results" / "tiny" / f"tiny-a-s{seed}.json", {
             "variant": "a", "seed": seed, "status": "finished", "final": {"val/modes": value, "val/reverse_kl": 0.5},
             "seconds": 10.0, "code_version": current})  # fmt: skip
+    other = {"code": "other", "files": ["lab/errors.py"]}
     records.write(tmp_path / "results" / "tiny" / "tiny-b-s0.json", {"variant": "b", "seed": 0, "status": "finished",
-                  "final": {"val/modes": 3.0}, "seconds": 4.0, "code_version": {"code": "other"}})  # fmt: skip
+                  "final": {"val/modes": 3.0}, "seconds": 4.0, "code_version": other})  # fmt: skip
     records.write(
         tmp_path / "results" / "tiny" / "tiny-b-s1.json",
         {"variant": "b", "seed": 1, "status": "failed", "error": "boom"},
@@ -159,7 +160,10 @@ def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(t
         progress[-1], first.stdout  # fmt: skip
     record = json.loads((tmp_path / "results" / "tiny" / "tiny-long-s1.json").read_text())
     assert record["status"] == "finished" and record["seed"] == 1 and record["config"]["seed_everything"] == 1
-    assert record["code_version"] == records.code_version(str(REPO)) and record["packages"]["ray"]
+    version = record["code_version"]
+    assert version["code"] == records.code_hash(version["files"], str(REPO)) and record["packages"]["ray"]
+    assert {"lab/cli.py", "gan_lab/gan.py", "datamodules/mixtures.py"} <= set(version["files"])  # what it built from
+    assert "gan_lab/wgan.py" not in version["files"] and "lab/experiment/launch.py" not in version["files"]
     assert record["global_step"] == 2 * 10 * 2 and record["epochs"] == 2  # 10 batches an epoch, 2 optimizer steps each
     assert "val/modes" in record["final"] and record["checkpoints"] and record["seconds"] > 0
     assert record["ray"]["cluster"] and record["command"].startswith("python -m gan_lab fit --config=")
@@ -241,3 +245,21 @@ def test_an_experiment_runs_on_an_existing_cluster_by_address(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_every_experiment_yaml_loads_and_every_variant_composes():
+    """Each experiments/*.yaml loads, and the fit CLI resolves every variant's config files and overrides."""
+    paths = sorted((REPO / "experiments").glob("*.yaml"))
+    assert {p.stem for p in paths} >= {"ring", "grid", "grid_long", "families", "ablations", "stacked"}
+    for path in paths:
+        exp = specs.load(path, REPO)
+        for run in exp.runs(seeds=exp.seeds[:1]):
+            config = records.resolve(run.lab, [arg.replace("--config=", f"--config={REPO}/") for arg in run.args])
+            assert config["seed_everything"] == exp.seeds[0] and "model" in config, (path.name, run.variant)
+
+
+def test_results_md_is_generated_from_the_committed_records():
+    """RESULTS.md equals what `python -m lab results` builds from the records under results/ (no typed number)."""
+    result = run_module("lab", "results", "--check", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,6 @@
 """Ring and grid mixtures: shapes, mode positions, reproducibility, and clear errors."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -80,58 +79,6 @@ def test_mixture_configs_fit_with_fast_dev_run(experiment, family, tmp_path, mon
     main(["fit", *args, "--trainer.fast_dev_run=true", f"--run.root={tmp_path}"])
     (found,) = tmp_path.rglob("modes.json")  # in the run folder (fast_dev_run has no logger version)
     assert (found.parent / "modes_strip.png").is_file() and (found.parent / "modes" / "epoch_0001.png").is_file()
-
-
-def test_experiment_runner_rejects_unknown_family(capsys):
-    """The experiment runner refuses an unknown family with one line listing the known ones."""
-    from gan_lab.experiments import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["ring", "--families", "veegan"])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: unknown families ['veegan']") and "unrolled.k10" in err
-
-
-def test_experiment_runs_go_seed_by_seed_the_slowest_first(tmp_path, monkeypatch):
-    """A set stopped part-way (a session's end) has every family at the same seeds: the runner gets the jobs seed by
-    seed, and within a seed the family with the most epochs (WGAN-GP, n_critic 5) first."""
-    from gan_lab import experiments
-
-    order = []
-
-    def fake_run_jobs(jobs, root, **kwargs):
-        order.extend(job.name for job in jobs)
-        raise SystemExit(0)  # stop before anything trains or is written
-
-    monkeypatch.setattr(experiments, "run_jobs", fake_run_jobs)
-    with pytest.raises(SystemExit):
-        experiments.main(["grid", "--families", "gan", "wgan", "--seeds", "2", "--no-wandb", "--out", str(tmp_path)])
-    assert order == ["grid-wgan-s0", "grid-gan-s0", "grid-wgan-s1", "grid-gan-s1"]
-    order.clear()  # another budget: its runs carry it in their names, whatever --out says
-    with pytest.raises(SystemExit):
-        experiments.main(["grid", "--families", "gan", "--epochs", "7", "--no-wandb", "--out", str(tmp_path)])
-    assert order == [f"grid-gan-e7-s{seed}" for seed in range(5)]
-
-
-def test_another_budget_gets_its_own_default_folder(tmp_path, monkeypatch):
-    """`--epochs 1000` without `--out` goes to runs/grid-e1000, not into runs/grid where its results.md and strips
-    would replace the 10,000-step ones."""
-    from gan_lab import experiments
-
-    roots = []
-
-    def fake_run_jobs(jobs, root, **kwargs):
-        roots.append(root)
-        raise SystemExit(0)
-
-    monkeypatch.setattr(experiments, "run_jobs", fake_run_jobs)
-    monkeypatch.setattr(experiments, "make_jobs", lambda *args: [])  # no config to resolve: only the folder matters
-    monkeypatch.chdir(tmp_path)
-    for epochs in ("100", "1000"):
-        with pytest.raises(SystemExit):
-            experiments.main(["grid", "--families", "gan", "--seeds", "1", "--epochs", epochs, "--no-wandb"])
-    assert roots == [Path("runs/grid/runs"), Path("runs/grid-e1000/runs")]
 
 
 def test_stream_state_resumes_and_ranks_differ():

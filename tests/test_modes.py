@@ -63,23 +63,6 @@ def test_strict_count_needs_a_fifth_of_the_uniform_share():
         mixture_mode_stats(samples, RING, 0.01, strict_fraction=1.5)
 
 
-def test_results_table_has_the_strict_column():
-    """The results table shows modes_strict beside modes (mean ± std over seeds), "–" for runs made before it."""
-    from gan_lab.experiments import results_table
-    from lab.runner import Job, Outcome
-
-    def outcome(family, seed, **result):
-        job = Job(f"ring-{family}-s{seed}", "x:y", {}, labels={"family": family, "seed": seed})
-        return Outcome(job, {"modes": 8, "hq_percent": 90.0, "reverse_kl": 0.1, **result}, seconds=1.0)
-
-    outcomes = [outcome("gan", 0, modes_strict=6), outcome("gan", 1, modes_strict=8), outcome("old", 0)]
-    lines = results_table("ring", outcomes, "1 step").splitlines()
-    header = [cell.strip() for cell in lines[0].split("|")]
-    gan, old = ([cell.strip() for cell in line.split("|")] for line in lines[2:4])
-    assert gan[header.index("modes (strict)")] == "7.00 ± 1.41" and old[header.index("modes (strict)")] == "–"
-    assert all(len(line.split("|")) == len(lines[0].split("|")) for line in lines)
-
-
 def test_reverse_kl_matches_scipy_entropy():
     """kl_to_uniform equals scipy's relative entropy of the histogram against the uniform distribution."""
     from scipy.stats import entropy

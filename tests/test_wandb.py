@@ -183,25 +183,29 @@ def test_resume_continues_the_same_run_version_and_wandb_run(tmp_path, data_dir,
 
 
 @pytest.mark.slow
-def test_ring_experiment_is_one_wandb_group_with_a_metrics_table(tmp_path, data_dir, monkeypatch):
-    """`make ring` over 2 families x 2 seeds: four W&B runs in the group `ring` (job type = family) and one summary
-    run holding the group's final-metrics table; a second call reuses the four runs."""
-    from gan_lab.experiments import main as experiments
+def test_an_experiment_is_one_wandb_group_with_a_metrics_table(tmp_path, data_dir):
+    """An experiment of 2 variants x 2 seeds launched with --wandb: four W&B runs in the experiment's group (job type =
+    variant) and one summary run holding the group's final-metrics table; a second launch reuses the four runs."""
+    from conftest import run_module
+    from test_experiment import tiny_experiment
 
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    args = ["ring", "--seeds", "2", "--epochs", "1", "--families", "gan", "wgan", "--jobs", "2", "--out", str(tmp_path)]
-    experiments(args)
-    runs = [read_offline_run(folder) for folder in sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))]
-    assert len(runs) == 4 and {run["run"].run_group for run in runs} == {"ring"}
-    assert sorted(run["run"].job_type for run in runs) == ["gan", "gan", "wgan", "wgan"]
-    assert all(run["summary"]["val/modes"]["max"] >= 0 for run in runs)
-    (folder,) = (tmp_path / "wandb").glob("offline-run-*")
-    summary = read_offline_run(folder)
-    assert summary["run"].run_group == "ring" and summary["run"].job_type == "summary"
-    (row,) = [row for row in summary["history"] if "ring/final_metrics._type" in row]
-    assert row["ring/final_metrics._type"] == "table-file" and row["ring/final_metrics.nrows"] == 4
-    table = json.loads((folder / "files" / row["ring/final_metrics.path"]).read_text())
-    assert {"family", "seed", "modes", "hq_percent", "reverse_kl"} <= set(table["columns"]) and len(table["data"]) == 4
-    stamp = sorted(p.stat().st_mtime for p in (tmp_path / "runs").glob("*/run.json"))
-    experiments(args)
-    assert sorted(p.stat().st_mtime for p in (tmp_path / "runs").glob("*/run.json")) == stamp  # reused
+    exp = tiny_experiment(tmp_path, {"a": {"trainer.max_epochs": 1}, "b": {"trainer.max_epochs": 1}}, seeds=(0, 1))
+    args = ["experiment", "run", str(exp), "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    first = run_module("lab", *args, "--wandb", env={"LAB_DATA_DIR": data_dir})
+    assert first.returncode == 0, first.stderr[-3000:]
+    folders = sorted((tmp_path / "runs" / "tiny" / "wandb").glob("offline-run-*"))
+    runs = [read_offline_run(folder) for folder in folders]
+    assert {run["run"].run_group for run in runs} == {"tiny"}
+    assert sorted(run["run"].job_type for run in runs) == ["a", "a", "b", "b", "summary"]
+    assert all(run["summary"]["val/modes"]["max"] >= 0 for run in runs if run["run"].job_type != "summary")
+    (summary,) = [run for run in runs if run["run"].job_type == "summary"]
+    (row,) = [row for row in summary["history"] if "tiny/final_metrics._type" in row]
+    assert row["tiny/final_metrics._type"] == "table-file" and row["tiny/final_metrics.nrows"] == 4
+    (folder,) = [f for f, run in zip(folders, runs, strict=True) if run["run"].job_type == "summary"]
+    table = json.loads((folder / "files" / row["tiny/final_metrics.path"]).read_text())
+    assert {"variant", "seed", "val/modes", "val/hq_percent", "val/reverse_kl"} <= set(table["columns"])
+    assert len(table["data"]) == 4
+    stamp = sorted(p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json"))
+    again = run_module("lab", *args, "--wandb", env={"LAB_DATA_DIR": data_dir})
+    assert again.returncode == 0 and "4 reused, 0 to run" in again.stdout
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")) == stamp

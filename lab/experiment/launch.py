@@ -100,7 +100,6 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
     token = os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token"
     if address and "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or Path(token).is_file()):
         os.environ["RAY_AUTH_MODE"] = "token"  # a client sends its token only when told to (Ray 2.60): before import
-    current = records.code_version(str(repo))
     paths = [records.record_path(results, spec.instance, spec.name) for spec in specs]
     maybe_done = all((r := records.read(p)) and r.get("status") == "finished" for p in paths)
     resolved: dict[str, Any] = {}
@@ -139,6 +138,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
                 worker.join()
         if "error" in resolved:
             raise resolved["error"]
+        current = records.code_version(records.code_files(str(repo)), str(repo))
         return _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray)
     finally:
         import ray
@@ -159,7 +159,7 @@ def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolve
         key = records.config_key(config)
         saved = records.read(path)
         if saved and saved.get("status") == "finished" and saved.get("key") == key:
-            if not (rerun_stale and records.is_stale(saved, current)):
+            if not (rerun_stale and records.is_stale(saved)):
                 outcomes[index] = {**saved, "reused": True}
                 continue
         todo.append((index, spec, path, config, key, bool(run_group.get("wandb")) if wandb is None else wandb))
@@ -174,7 +174,7 @@ def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolve
     if todo:
         _run_todo(exp, todo, outcomes, counts, runs, current, ensure_ray(), start, total)
     for _, record in sorted(outcomes.items()):
-        if record.get("reused") and records.is_stale(record, current):
+        if record.get("reused") and records.is_stale(record):
             print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code {record['code_version']}]")
     return [outcomes[i] for i in range(len(specs))]
 

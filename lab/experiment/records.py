@@ -16,7 +16,6 @@ import io
 import json
 import os
 import subprocess
-from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,9 @@ import yaml
 
 from lab.errors import LabError, cause_text
 
-CODE_DIRS = ("lab", "gan_lab", "rnn_lab", "datamodules", "callbacks", "configs")
-# What launches, tabulates and reports runs changes no run's numbers: left out of the code hash.
+CODE_DIRS = ("lab", "gan_lab", "rnn_lab", "datamodules", "callbacks")
+# What launches, tabulates and reports runs changes no run's numbers: left out of the code hash. Config files are
+# left out too: the key covers them (it hashes the resolved config, every composed file's values included).
 NOT_TRAINING = ("lab/experiment/", "lab/report/", "lab/__main__.py")
 PACKAGES = ("torch", "pytorch-lightning", "torchmetrics", "ray", "numpy", "wandb")
 # Settings that change how a run executes or logs, never what it computes: left out of the key, so changing them
@@ -93,29 +93,45 @@ def resolve(lab: str, args: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return yaml.safe_load(out.getvalue()) or {}
 
 
-@cache
-def code_version(repo: str = ".") -> dict[str, Any]:
-    """``commit`` (or None outside git), ``dirty`` (uncommitted changes to the code) and ``code`` (a hash of every
-    training code file's content as it is now, uncommitted edits included; ``NOT_TRAINING`` left out)."""
+def code_files(repo: str = ".") -> list[str]:
+    """The training code a run is built from: the files of our packages that this process has imported (after
+    ``resolve``: the lab's CLI and every class the configs name, with what they import), relative to ``repo``;
+    ``NOT_TRAINING`` left out. Files a run never imports (other tools, other families) do not make it stale."""
+    import sys
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, check=True).stdout
+    root = Path(repo).resolve()
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path:
+            continue
+        path = Path(path).resolve()
+        if path.is_relative_to(root) and path.relative_to(root).parts[0] in CODE_DIRS:
+            found.add(str(path.relative_to(root)))
+    weights = [str(p.relative_to(root)) for p in (root / "lab" / "weights").glob("*") if p.is_file()]
+    return sorted(name for name in found | set(weights) if not name.startswith(NOT_TRAINING))
 
-    try:
-        commit = git("rev-parse", "HEAD").strip()
-        files = sorted(git("ls-files", "-co", "--exclude-standard", *CODE_DIRS).split())
-        dirty = bool(git("status", "--porcelain", "--", *CODE_DIRS).strip())
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = None, None
-        files = sorted(str(p.relative_to(repo)) for d in CODE_DIRS for p in Path(repo, d).rglob("*")
-                       if p.suffix in (".py", ".yaml"))  # fmt: skip
-    files = [name for name in files if not name.startswith(NOT_TRAINING)]
+
+def code_hash(files: list[str], repo: str = ".") -> str:
+    """SHA-256 over the names and contents of ``files`` as they are now (a missing file counts as changed)."""
     digest = hashlib.sha256()
     for name in files:
         path = Path(repo, name)
-        if path.is_file() and path.suffix in (".py", ".yaml", ".json", ".pt"):
-            digest.update(name.encode() + b"\0" + path.read_bytes())
-    return {"commit": commit, "dirty": dirty, "code": digest.hexdigest()[:12]}
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<missing>"))
+    return digest.hexdigest()[:12]
+
+
+def code_version(files: list[str], repo: str = ".") -> dict[str, Any]:
+    """``commit`` (None outside git), ``dirty`` (uncommitted changes to ``files``), ``code`` (their hash now, edits
+    included) and ``files`` (so that a later check hashes the same files)."""
+    try:
+        run = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", *files], capture_output=True,
+                                text=True, check=True)  # fmt: skip
+        commit, dirty = run.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty, "code": code_hash(files, repo), "files": files}
 
 
 def packages() -> dict[str, str]:
@@ -126,6 +142,8 @@ def packages() -> dict[str, str]:
     return found
 
 
-def is_stale(record: dict[str, Any], current: dict[str, Any]) -> bool:
-    """True when the record was made by other code than the current one (its code hash differs)."""
-    return record.get("code_version", {}).get("code") != current.get("code")
+def is_stale(record: dict[str, Any], repo: str = ".") -> bool:
+    """True when the record was made by other code than the current one: the files it was built from, hashed now,
+    differ from its ``code`` hash (or it names none)."""
+    version = record.get("code_version") or {}
+    return not version.get("files") or code_hash(version["files"], repo) != version.get("code")

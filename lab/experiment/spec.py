@@ -19,7 +19,7 @@ import yaml
 from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "figure"}  # fmt: skip
+          "key_metric", "published", "gpu", "order"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 
 
@@ -66,6 +66,7 @@ class Experiment:
     published: list[dict[str, Any]] = field(default_factory=list)
     description: str = ""
     gpu: bool = True  # a GPU per run where the cluster has GPUs
+    order: int = 100  # the section's place in RESULTS.md
     path: Path | None = None
 
     def runs(self, seeds: list[int] | None = None, variants: list[str] | None = None,
@@ -152,4 +153,5 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
         budget=str(data["budget"]), variants=variants, metrics=metrics,
         key_metric=str(data.get("key_metric", metrics[0].key)), published=list(data.get("published") or []),
         description=str(data.get("description", "")), gpu=bool(data.get("gpu", True)), path=path,
+        order=int(data.get("order", 100)),
     )  # fmt: skip

@@ -44,7 +44,7 @@ def load(exp: Experiment, results: Path, instance: str | None = None) -> list[di
     return sorted(found, key=lambda r: (order[r["variant"]], r["seed"]))
 
 
-def rows(exp: Experiment, found: list[dict[str, Any]], current: dict[str, Any]) -> list[dict[str, Any]]:
+def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One dict per variant: label, n, failed, stale, per metric the finished values, seconds per run."""
     out = []
     for variant in exp.variants:
@@ -54,7 +54,7 @@ def rows(exp: Experiment, found: list[dict[str, Any]], current: dict[str, Any]) 
         done = [r for r in mine if r["status"] == "finished"]
         out.append({
             "variant": variant, "label": exp.label(variant), "n": len(done), "failed": len(mine) - len(done),
-            "stale": any(records.is_stale(r, current) for r in done), "seeds": [r["seed"] for r in done],
+            "stale": any(records.is_stale(r) for r in done), "seeds": [r["seed"] for r in done],
             "values": {m.key: [r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},
             "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
         })  # fmt: skip
@@ -134,7 +134,7 @@ def build(exp: Experiment, results: Path, instance: str | None = None, overrides
     """Writes ``results/<instance>/table.md``, ``table.csv`` and ``<name>.png``; returns the markdown and folder."""
     instance = instance or exp.name
     folder = results / instance
-    table = rows(exp, load(exp, results, instance), records.code_version("."))
+    table = rows(exp, load(exp, results, instance))
     text = markdown(exp, table, list(overrides))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table.md").write_text(text)
