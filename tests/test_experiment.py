@@ -175,6 +175,32 @@ def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(t
 
 
 @pytest.mark.slow
+def test_a_failing_run_is_retried_then_recorded_with_its_last_error_line_while_the_set_goes_on(tmp_path):
+    """A run that fails at run time (a checkpoint that is not there) is tried 1 + 2 times, then recorded as failed
+    with its error's last line; the other run of the set finishes; the launcher exits 1; a stale record is rerun by
+    --rerun-stale only."""
+    exp = tiny_experiment(tmp_path, {"ok": {"trainer.max_epochs": 1}, "broken": {"ckpt_path": "/nowhere/x.ckpt"}})
+    result = launch(exp, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    broken = json.loads((tmp_path / "results" / "tiny" / "tiny-broken-s0.json").read_text())
+    assert broken["status"] == "failed" and "/nowhere/x.ckpt" in broken["error"] and "\n" not in broken["error"]
+    attempts = (tmp_path / "runs" / "tiny" / "tiny-broken-s0" / "console.log").read_text().count("$ python -m gan_lab")
+    assert attempts == 3
+    assert "tiny-broken-s0: failed: error:" in result.stdout and "| broken | 0 (1 failed) |" in result.stdout
+    ok = tmp_path / "results" / "tiny" / "tiny-ok-s0.json"
+    record = json.loads(ok.read_text())
+    assert record["status"] == "finished"
+    record["code_version"]["code"] = "0" * 12  # as if made by other code
+    records.write(ok, record)
+    kept = launch(exp, tmp_path, "--variants", "ok")
+    assert kept.returncode == 0 and "1 reused, 0 to run" in kept.stdout and "stale" in kept.stdout
+    rerun = launch(exp, tmp_path, "--variants", "ok", "--rerun-stale")
+    assert rerun.returncode == 0 and "0 reused, 1 to run" in rerun.stdout
+    again = json.loads(ok.read_text())
+    assert not records.is_stale(again) and again["resumed_from_step"] is None and again["attempts"] == 1  # afresh
+
+
+@pytest.mark.slow
 def test_a_killed_launcher_leaves_nothing_running_and_the_same_command_resumes(tmp_path):
     """SIGKILL to the launcher while one run has finished and another is part-way: no process of it (Ray included)
     survives; the same command then completes the set without running the finished run again (record and

@@ -113,7 +113,7 @@ def test_toggled_optimizer_freezes_what_lightnings_does_and_restores_it():
     frozen.requires_grad_(False)
     g_opt = torch.optim.SGD([*g_params, shared], lr=0.1)
     d_opt = torch.optim.SGD(d_params, lr=0.1)
-    module._trainer = SimpleNamespace(optimizers=[g_opt, d_opt])
+    module.trainer = SimpleNamespace(optimizers=[g_opt, d_opt])  # the public setter: toggling reads its optimizers
     states = {}
     for name, toggled in (("ours", GAN.toggled_optimizer), ("lightning", LightningModule.toggled_optimizer)):
         with toggled(module, g_opt):

@@ -9,6 +9,7 @@ failed tasks and of lost workers, the same code on a laptop and a cluster). See 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,7 +163,9 @@ def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolve
             if not (rerun_stale and records.is_stale(saved)):
                 outcomes[index] = {**saved, "reused": True}
                 continue
-        todo.append((index, spec, path, config, key, bool(run_group.get("wandb")) if wandb is None else wandb))
+        fresh = bool(saved and saved.get("status") == "finished")  # trained again: from scratch, never resumed
+        wandb_on = bool(run_group.get("wandb")) if wandb is None else wandb
+        todo.append((index, spec, path, config, key, wandb_on, fresh))
     counts = {"done": 0, "reused": len(outcomes), "failed": 0}
     total = len(specs)
     shape = f"{len({s.variant for s in specs})} variants x {len({s.seed for s in specs})} seeds"
@@ -189,14 +192,16 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
     metrics = [(m.key, m.higher) for m in exp.metrics]
     pending = {}
     wandb_on: dict[int, bool] = {}
-    for index, spec, path, config, key, wandb in todo:
+    for index, spec, path, config, key, wandb, fresh in todo:
+        if fresh:  # a finished run trained again (stale, --rerun-stale): from scratch, not from its last checkpoint
+            shutil.rmtree(runs / spec.instance / spec.name, ignore_errors=True)
         wandb_on[index] = wandb
         extra = [f"--run.wandb={str(wandb).lower()}", f"--run.group={exp.name}", f"--run.job_type={spec.variant}",
                  f"--run.tags=[{exp.name}]", "--trainer.enable_progress_bar=false"]  # fmt: skip
         if gpu:
             extra += ["--trainer.accelerator=gpu", "--trainer.devices=1"]
         body = {"lab": spec.lab, "args": list(spec.args), "root": str((runs / spec.instance).resolve()),
-                "name": spec.name, "metrics": metrics, "extra": extra}  # fmt: skip
+                "name": spec.name, "metrics": metrics, "extra": extra, "key": key}  # fmt: skip
         pending[task.remote(body)] = (index, spec, path, config, key, extra)
     durations: list[float] = []
     while pending:

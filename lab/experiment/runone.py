@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -77,10 +78,16 @@ def ray_place() -> dict[str, str]:
 
 
 def run_one(spec: dict[str, Any]) -> dict[str, Any]:
-    """Trains one run (``spec``: lab, args, root, name, metrics, extra) and returns its outcome; raises RuntimeError
-    with the run's last output line when it fails (Ray retries it, and the retry resumes)."""
+    """Trains one run (``spec``: lab, args, root, name, key, metrics, extra) and returns its outcome; raises
+    RuntimeError with the run's last output line when it fails (Ray retries it, and the retry resumes). A run folder
+    is continued only when it was made for the same key (its ``key`` file)."""
     run_dir = Path(spec["root"]) / spec["name"]
+    owner, key = run_dir / "key", spec.get("key")
+    if key and run_dir.exists() and (not owner.is_file() or owner.read_text() != key):
+        shutil.rmtree(run_dir)  # another config's folder (the experiment was edited): never resume from it
     run_dir.mkdir(parents=True, exist_ok=True)
+    if key:
+        owner.write_text(key)
     ckpt = last_checkpoint(run_dir)
     resumed_from = checkpoint_step(ckpt) if ckpt is not None else None
     args = [*spec["args"], f"--run.root={spec['root']}", f"--run.name={spec['name']}", *spec.get("extra", [])]
