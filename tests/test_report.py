@@ -75,6 +75,20 @@ def test_seeds_aggregate_into_mean_and_std(tmp_path):
     assert rows[0][2:4] == ["2", "6"]  # epochs, steps
 
 
+def test_the_tables_show_what_evaluate_wrote_back(tmp_path):
+    """A run that `evaluate` added eval/ metrics to (a metrics.csv row of its own) shows them in the report's tables,
+    after the val/ columns; a run without them gets an empty cell."""
+    rows = gan_rows([90.0, 30.0])
+    write_run(tmp_path, "gan-default-s0", [*rows, {"epoch": "", "step": 5, "eval/fid": 12.5, "eval/is": 7.25}])
+    write_run(tmp_path, "wgan-default-s0", gan_rows([80.0, 20.0]))
+    runs, _ = report.load_runs([tmp_path])
+    keys = report.table_metrics(runs, report.choose_metrics(runs))
+    assert keys == ["val/fid", "val/is", "eval/fid", "eval/is"]
+    header, table = report.final_rows(runs, keys)
+    assert table[0][header.index("eval/fid")] == "12.5" and table[0][header.index("eval/is")] == "7.25"
+    assert table[1][header.index("eval/fid")] in ("", "–", "—")
+
+
 def test_validation_metrics_use_epochs_and_losses_use_steps(tmp_path):
     """val/ metrics logged once per epoch are drawn against epochs completed; per-step losses against steps."""
     write_run(tmp_path, "gan-default-s0", gan_rows([50.0, 40.0, 30.0]))

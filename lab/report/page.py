@@ -47,10 +47,12 @@ def choose_metrics(runs: Sequence[Run], requested: Sequence[str] | None = None) 
 
 
 def table_metrics(runs: Sequence[Run], plotted: Sequence[str]) -> list[str]:
-    """Table columns: the plotted metrics, then (if those are ``val/`` ones) the other ``val/`` metrics."""
+    """Table columns: the plotted metrics, then (if those are ``val/`` ones) the other ``val/`` metrics, then every
+    ``eval/`` metric that ``evaluate`` added to a run (``--samples`` and checkpoints alike)."""
     available = sorted({key for run in runs for key in run.metric_keys()})
     extra = [k for k in available if k.startswith("val/") and not k.endswith("_std") and k not in plotted]
-    return list(plotted) + (extra if any(key.startswith("val/") for key in plotted) else [])
+    evaluated = [k for k in available if k.startswith("eval/") and not k.endswith("_std") and k not in plotted]
+    return list(plotted) + (extra if any(key.startswith("val/") for key in plotted) else []) + evaluated
 
 
 def _slug(key: str) -> str:
