@@ -77,8 +77,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+COMMANDS = """usage: python -m lab <command> ...
+  experiment run EXPERIMENT     run every variant x seed of an experiment on Ray (finished runs reused)
+  experiment table EXPERIMENT   the experiment's table (markdown, CSV, figure) from its run records
+  results                       RESULTS.md from the run records of every experiment
+(python -m lab <command> --help for its options)"""
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv == ["experiment"]:
+        print(COMMANDS, file=sys.stderr)
+        raise SystemExit(2)
+    args = parser().parse_args(argv)
     if args.group == "results":
         from lab.experiment.results import write
 

@@ -107,6 +107,16 @@ def test_bad_input_gives_one_error_line_and_exit_2(args, message, tmp_path):
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
+def test_no_command_lists_every_command_with_one_line_each():
+    """`python -m lab` alone lists its commands, one line each, and exits 2."""
+    result = run_module("lab", timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "usage: python -m lab <command> ..." and len(lines) == 5
+    assert [line.split()[0:2] for line in lines[1:4]] == [["experiment", "run"], ["experiment", "table"],
+                                                           ["results", "RESULTS.md"]]  # fmt: skip
+
+
 def test_a_config_the_cli_refuses_stops_the_set_before_anything_runs(tmp_path):
     """A variant whose overrides the fit CLI refuses is named in one error line before any run starts."""
     exp = tiny_experiment(tmp_path, {"ok": {}, "bad": {"model.init_args.latent_dim": 0}})
