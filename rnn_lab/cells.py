@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 CELLS = ("rnn", "lstm", "gru")
 IMPLEMENTATIONS = ("manual", "torch")
-RECURRENT_INITS = ("default", "orthogonal")
+RECURRENT_INITS = ("default", "orthogonal", "identity")
+NONLINEARITIES = ("tanh", "relu")  # the vanilla RNN's; relu with identity recurrent weights is Le et al.'s IRNN
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -39,13 +40,14 @@ def init_recurrent_(weight_hh: Tensor, recurrent_init: str) -> None:
     Args:
         weight_hh: the gates' H×H blocks stacked along dim 0, as in torch's ``weight_hh``.
         recurrent_init: ``default`` keeps U(-1/sqrt(H), 1/sqrt(H)) (torch's, already there); ``orthogonal`` sets each
-            gate's H×H block with ``nn.init.orthogonal_``, independently of the others.
+            gate's H×H block with ``nn.init.orthogonal_``, independently of the others; ``identity`` sets each block
+            to I (with a ReLU vanilla RNN: Le et al. 2015's IRNN).
     """
     check_recurrent_init(recurrent_init)
-    if recurrent_init == "orthogonal":
+    if recurrent_init != "default":
         with torch.no_grad():
             for block in weight_hh.split(weight_hh.shape[1]):  # contiguous (H, H) views, one per gate
-                nn.init.orthogonal_(block)
+                (nn.init.orthogonal_ if recurrent_init == "orthogonal" else nn.init.eye_)(block)
 
 
 class _Recurrent(nn.Module):
@@ -80,17 +82,19 @@ class _Recurrent(nn.Module):
 
 
 class VanillaRNN(_Recurrent):
-    """h_t = tanh(W_hx x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+    """h_t = tanh(W_hx x_t + b_ih + W_hh h_{t-1} + b_hh) (or ReLU: ``nonlinearity="relu"``)."""
 
-    def __init__(self, input_size: int, hidden_size: int, recurrent_init: str = "default") -> None:
+    def __init__(self, input_size: int, hidden_size: int, recurrent_init: str = "default",
+                 nonlinearity: str = "tanh") -> None:  # fmt: skip
         super().__init__(input_size, hidden_size, gates=1, recurrent_init=recurrent_init)
+        self.activation = torch.relu if nonlinearity == "relu" else torch.tanh
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self._initial_h(x, state)  # (B, H)
         projected = self._input_projection(x) + self.bias_hh  # (T, B, H)
         outputs = []
         for x_t in projected:
-            h = torch.addmm(x_t, h, self.weight_hh.t()).tanh()
+            h = self.activation(torch.addmm(x_t, h, self.weight_hh.t()))
             outputs.append(h)
         return torch.stack(outputs, dim=1), h.unsqueeze(0)  # (B, T, H), (1, B, H)
 
@@ -212,11 +216,13 @@ class LSTMFunction(torch.autograd.Function):
 class TorchCell(nn.Module):
     """nn.RNN / nn.LSTM / nn.GRU (one layer, batch first) behind the same interface as the hand-written cells."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, recurrent_init: str = "default") -> None:
+    def __init__(self, cell: str, input_size: int, hidden_size: int, recurrent_init: str = "default",
+                 nonlinearity: str = "tanh") -> None:  # fmt: skip
         super().__init__()
         check_recurrent_init(recurrent_init)
         module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = module(input_size, hidden_size, batch_first=True)
+        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.rnn = module(input_size, hidden_size, batch_first=True, **extra)
         init_recurrent_(self.rnn.weight_hh_l0, recurrent_init)
 
     def forward(self, x: Tensor, state=None):
@@ -254,6 +260,19 @@ def lstm_unrolled(x: Tensor, weights: tuple[Tensor, Tensor, Tensor, Tensor]) -> 
     return hs, cs
 
 
+def chrono_bias_(cell: str, bias_ih: Tensor, bias_hh: Tensor, hidden: int, t_max: int) -> None:
+    """Chrono initialisation (Tallec and Ollivier, ICLR 2018) in place: the keep gate's bias b = log u with
+    u ~ U(1, t_max - 1) per unit, so that unit's memory lasts about u steps at the start. LSTM (gates i, f, g, o):
+    forget bias b, input bias -b. GRU (gates r, z, n; h' = (1 - z) n + z h, so z keeps): update bias b. torch adds
+    ``bias_ih`` and ``bias_hh``: the draw goes into ``bias_ih`` and the same slices of ``bias_hh`` are zeroed."""
+    with torch.no_grad():
+        b = torch.empty(hidden).uniform_(1.0, float(t_max - 1)).log()
+        keep = slice(hidden, 2 * hidden)  # f of (i, f, g, o); z of (r, z, n)
+        bias_ih[keep], bias_hh[keep] = b, 0.0
+        if cell == "lstm":
+            bias_ih[:hidden], bias_hh[:hidden] = -b, 0.0
+
+
 def make_cell(
     cell: str,
     implementation: str,
@@ -261,6 +280,8 @@ def make_cell(
     hidden_size: int,
     forget_bias: float = 1.0,
     recurrent_init: str = "default",
+    nonlinearity: str = "tanh",
+    chrono_t_max: int | None = None,
 ) -> nn.Module:
     """Builds a recurrent cell by name.
 
@@ -271,11 +292,16 @@ def make_cell(
         hidden_size: hidden units.
         forget_bias: initial effective forget-gate bias of an LSTM (ignored by the other cells), set after
             ``recurrent_init``.
-        recurrent_init: ``default`` (torch's U(-1/sqrt(H), 1/sqrt(H))) or ``orthogonal`` (each gate's H×H block of
-            ``weight_hh`` orthogonal); input weights and biases are initialised as torch does either way.
+        recurrent_init: ``default`` (torch's U(-1/sqrt(H), 1/sqrt(H))), ``orthogonal`` (each gate's H×H block of
+            ``weight_hh`` orthogonal) or ``identity`` (each block I); input weights and biases are initialised as
+            torch does either way.
+        nonlinearity: the vanilla RNN's, ``tanh`` or ``relu`` (only the RNN takes ``relu``).
+        chrono_t_max: chrono initialisation of the gate biases for sequences up to this length (``chrono_bias_``;
+            LSTM and GRU only; replaces ``forget_bias``); None keeps torch's biases (and the LSTM's ``forget_bias``).
 
     Raises:
-        ValueError: unknown cell, implementation or recurrent_init, or non-positive sizes.
+        ValueError: unknown cell, implementation, recurrent_init or nonlinearity, a ReLU or chrono init for a cell
+            that cannot take it, or non-positive sizes.
     """
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
@@ -284,14 +310,25 @@ def make_cell(
     if input_size < 1 or hidden_size < 1:
         raise ValueError(f"input and hidden sizes must be positive; got {input_size} and {hidden_size}")
     check_recurrent_init(recurrent_init)
+    if nonlinearity not in NONLINEARITIES or (nonlinearity != "tanh" and cell != "rnn"):
+        raise ValueError(f"nonlinearity must be one of {', '.join(NONLINEARITIES)} (relu for the rnn cell only); "
+                         f"got {nonlinearity!r} for {cell}")  # fmt: skip
+    if chrono_t_max is not None and (cell == "rnn" or chrono_t_max < 3):
+        raise ValueError(f"chrono_t_max needs a gated cell (lstm, gru) and a length >= 3; got {chrono_t_max} for "
+                         f"{cell}")  # fmt: skip
     if implementation == "torch":
-        module = TorchCell(cell, input_size, hidden_size, recurrent_init)
+        module = TorchCell(cell, input_size, hidden_size, recurrent_init, nonlinearity)
         params = module.rnn
         bias_ih, bias_hh = params.bias_ih_l0, params.bias_hh_l0
-    else:
-        module = {"rnn": VanillaRNN, "lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size, recurrent_init)
+    elif cell == "rnn":
+        module = VanillaRNN(input_size, hidden_size, recurrent_init, nonlinearity)
         bias_ih, bias_hh = module.bias_ih, module.bias_hh
-    if cell == "lstm":
+    else:
+        module = {"lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size, recurrent_init)
+        bias_ih, bias_hh = module.bias_ih, module.bias_hh
+    if chrono_t_max is not None:
+        chrono_bias_(cell, bias_ih, bias_hh, hidden_size, chrono_t_max)
+    elif cell == "lstm":
         with torch.no_grad():
             bias_ih[hidden_size : 2 * hidden_size] = forget_bias
             bias_hh[hidden_size : 2 * hidden_size] = 0.0

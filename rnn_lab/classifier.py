@@ -23,10 +23,13 @@ class SequenceClassifier(LightningModule):
             Linked from the data module's ``one_hot`` by the CLI.
         embedding_dim: size of the digit embedding when ``one_hot`` is false.
         num_classes: digits in the alphabet and classes of the head.
-        forget_bias: initial forget-gate bias of an LSTM.
-        recurrent_init: ``orthogonal`` (default: each gate's block of the recurrent weight orthogonal) or
-            ``default`` (torch's uniform init); see rnn_lab.cells.make_cell. Orthogonal is the default because the
+        forget_bias: initial forget-gate bias of an LSTM (unless ``chrono_t_max`` is set).
+        recurrent_init: ``orthogonal`` (default: each gate's block of the recurrent weight orthogonal), ``default``
+            (torch's uniform init) or ``identity``; see rnn_lab.cells.make_cell. Orthogonal is the default because the
             sweep measured it better for every cell (docs/rnn.md, init ablation).
+        nonlinearity: the vanilla RNN's activation, ``tanh`` or ``relu`` (``relu`` + ``identity``: the IRNN).
+        chrono_t_max: chrono initialisation of the LSTM's / GRU's gate biases for dependencies up to this many steps
+            (Tallec and Ollivier 2018); None keeps ``forget_bias`` (LSTM) and torch's biases.
         optimizer: the optimizer, chosen by ``class_path`` in YAML (default Adam, lr 1e-3).
     """
 
@@ -40,6 +43,8 @@ class SequenceClassifier(LightningModule):
         num_classes: int = 10,
         forget_bias: float = 1.0,
         recurrent_init: str = "orthogonal",
+        nonlinearity: str = "tanh",
+        chrono_t_max: int | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
@@ -51,7 +56,8 @@ class SequenceClassifier(LightningModule):
         check_optimizer(optimizer, "optimizer")
         self.embedding = None if one_hot else nn.Embedding(num_classes, embedding_dim)
         input_size = num_classes if one_hot else embedding_dim
-        self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias, recurrent_init)
+        self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias, recurrent_init, nonlinearity,
+                              chrono_t_max)  # fmt: skip
         self.head = nn.Linear(hidden_dim, num_classes)
         self.accuracy = nn.ModuleDict(
             {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}

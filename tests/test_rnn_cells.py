@@ -1,5 +1,7 @@
 """Hand-written RNN/LSTM/GRU cells against torch's: same outputs and gradients with copied weights."""
 
+import math
+
 import pytest
 import torch
 
@@ -105,7 +107,7 @@ def test_forget_bias_still_applies_with_orthogonal_init(implementation):
 def test_unknown_recurrent_init_lists_the_options():
     """A misspelt recurrent_init raises a ValueError naming every option and the value given."""
     for implementation in ("manual", "torch"):
-        with pytest.raises(ValueError, match="recurrent_init must be one of default, orthogonal; got 'foo'"):
+        with pytest.raises(ValueError, match="recurrent_init must be one of default, orthogonal, identity; got 'foo'"):
             make_cell("gru", implementation, 4, 4, recurrent_init="foo")
 
 
@@ -132,3 +134,72 @@ def test_lstm_unrolled_matches_the_cell_and_its_c_t_carries_the_h_t_path(impleme
     d_h, d_c = torch.autograd.grad(loss, [hs[-1], cs[-1]])
     tanh_c = cs[-1].detach().tanh()
     torch.testing.assert_close(d_c, d_h * (hs[-1].detach() / tanh_c) * (1 - tanh_c**2), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("implementation", ["manual", "torch"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_chrono_init_sets_the_keep_gate_bias_to_log_u_and_the_lstm_input_gate_to_its_negative(cell, implementation):
+    """chrono_t_max = T: the effective keep-gate bias (bias_ih + bias_hh: LSTM forget, GRU update) is log u with
+    u in [1, T - 1] and spread over that range; the LSTM's input gate is its negative; the other gates keep torch's
+    U(-1/sqrt(H), 1/sqrt(H)); the draw is not doubled by torch's two bias vectors."""
+    torch.manual_seed(0)
+    hidden, t_max = 256, 300
+    bias_ih, bias_hh = recurrent_weights(make_cell(cell, implementation, 4, hidden, chrono_t_max=t_max))[2:]
+    total = (bias_ih + bias_hh).detach()
+    keep = total[hidden : 2 * hidden]
+    assert keep.min() >= 0 and keep.max() <= math.log(t_max - 1) + 1e-6
+    assert keep.exp().mean().item() == pytest.approx((t_max - 2) / 2 + 1, rel=0.1)  # u ~ U(1, T - 1)
+    assert torch.equal(bias_hh[hidden : 2 * hidden].detach(), torch.zeros(hidden))
+    if cell == "lstm":
+        torch.testing.assert_close(total[:hidden], -keep)
+    rest = total[2 * hidden :]
+    assert rest.abs().max() <= 2 / math.sqrt(hidden)  # two uniform biases added
+
+
+@pytest.mark.parametrize("implementation", ["manual", "torch"])
+def test_identity_relu_rnn_is_the_irnn(implementation):
+    """recurrent_init="identity" with nonlinearity="relu": weight_hh = I and h_t = relu(W x_t + b + h_{t-1}); the
+    hand-written cell and nn.RNN(nonlinearity="relu") agree on outputs and gradients."""
+    torch.manual_seed(0)
+    module = make_cell("rnn", implementation, 5, 16, recurrent_init="identity", nonlinearity="relu")
+    weight_ih, weight_hh, bias_ih, bias_hh = recurrent_weights(module)
+    assert torch.equal(weight_hh.detach(), torch.eye(16))
+    x = torch.randn(3, 7, 5)
+    out, _ = module(x)
+    h = torch.zeros(3, 16)
+    for t in range(7):
+        h = torch.relu(x[:, t] @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+    torch.testing.assert_close(out[:, -1], h)
+    if implementation == "manual":
+        reference = make_cell("rnn", "torch", 5, 16, recurrent_init="identity", nonlinearity="relu")
+        _copy_weights(module, reference)
+        x.requires_grad_(True)
+        grads = [torch.autograd.grad(m(x)[0].square().sum(), x)[0] for m in (module, reference)]
+        torch.testing.assert_close(*grads)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cell": "lstm", "nonlinearity": "relu"}, "relu for the rnn cell only"),
+        ({"cell": "rnn", "nonlinearity": "sigmoid"}, "nonlinearity must be one of tanh, relu"),
+        ({"cell": "rnn", "chrono_t_max": 100}, "chrono_t_max needs a gated cell"),
+        ({"cell": "gru", "chrono_t_max": 2}, "a length >= 3"),
+    ],
+)
+def test_inits_a_cell_cannot_take_are_refused(kwargs, message):
+    """A ReLU LSTM, an unknown nonlinearity, or chrono for the vanilla RNN or a too short length: a ValueError."""
+    cell = kwargs.pop("cell")
+    with pytest.raises(ValueError, match=message):
+        make_cell(cell, "torch", 4, 4, **kwargs)
+
+
+def test_the_classifier_passes_the_inits_to_its_cell():
+    """SequenceClassifier(chrono_t_max=..., nonlinearity=..., recurrent_init="identity") builds that cell."""
+    lstm = SequenceClassifier(cell="lstm", chrono_t_max=50)
+    bias_ih, bias_hh = recurrent_weights(lstm.cell)[2:]
+    assert (bias_ih + bias_hh)[128:256].min() >= 0
+    irnn = SequenceClassifier(cell="rnn", recurrent_init="identity", nonlinearity="relu")
+    assert (
+        torch.equal(recurrent_weights(irnn.cell)[1].detach(), torch.eye(128)) and irnn.cell.rnn.nonlinearity == "relu"
+    )

@@ -107,7 +107,7 @@ SWEEP_REFUSALS = [
     (["--cells", "rnn", "lstn"], "error: --cells must be one of rnn, lstm, gru, got 'lstn'"),
     (
         ["--recurrent_init", "default", "xavier"],
-        "error: --recurrent_init must be one of default, orthogonal, got 'xavier'",
+        "error: --recurrent_init must be one of default, orthogonal, identity, got 'xavier'",
     ),
     (["--max_steps", "0"], "error: --max_steps must be positive; got 0"),
     (
