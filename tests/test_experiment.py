@@ -88,6 +88,33 @@ def test_an_experiment_yaml_expands_into_fit_command_lines(tmp_path):
     )
 
 
+def test_axes_expand_into_the_product_of_their_values_with_vars_and_only():
+    """experiments/palindrome.yaml's axes: cell x init x length, chrono for the gated cells and the IRNN for the
+    RNN only, chrono's T_max filled in from the length's vars."""
+    exp = specs.load(REPO / "experiments" / "palindrome.yaml", REPO)
+    assert len(exp.variants) == (3 + 3 + 3) * 7 and "rnn.chrono.L10" not in exp.variants
+    assert "lstm.irnn.L10" not in exp.variants and "rnn.irnn.L1000" in exp.variants
+    chrono = exp.variants["gru.chrono.L500"]
+    assert chrono["set"] == {"model.recurrent_init": "orthogonal", "model.chrono_t_max": 500, "data.seq_len": 500,
+                             "trainer.max_steps": 8000}  # fmt: skip
+    assert chrono["configs"] == ["configs/rnn/gru.yaml", "configs/rnn/protocol.yaml"]
+    assert exp.label("gru.chrono.L500") == "GRU, orthogonal + chrono (T_max = L), L = 500"
+
+
+def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
+    """A `success` metric: k/n reaching it with scipy's Wilson 95% interval; a `reach` metric: the median step
+    [min, max] at which runs first got there, over how many did."""
+    from scipy.stats import binomtest
+
+    solved = specs.Metric("test/best_acc", "solved", True, success=0.99)
+    text, numbers = table.cell(solved, [1.0, 0.995, 0.5, 0.99, math.nan])
+    ci = binomtest(3, 4).proportion_ci(method="wilson")
+    assert text == f"3/4 [{ci.low:.2f}, {ci.high:.2f}]" and numbers[:2] == [3, 4]
+    steps = specs.Metric("val/acc", "steps", True, reach=0.99)
+    assert table.cell(steps, [300, None, 100, 1200])[0] == "300 [100, 1200] (3/4)"
+    assert table.cell(steps, [None, None])[0] == "– (0/2)"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -252,6 +279,30 @@ def test_a_killed_launcher_leaves_nothing_running_and_the_same_command_resumes(t
     assert slow["attempts"] == 2 and len(list(slow_ckpt.parents[2].glob("version_*"))) == 1
 
 
+@pytest.mark.slow
+def test_a_palindrome_run_records_the_test_accuracy_of_its_best_validation_checkpoint(tmp_path):
+    """An rnn_lab experiment under the study's protocol: the record holds test/best_acc (the best-validation
+    checkpoint on the test split), the step it was saved and the first step at 99% validation accuracy; the table
+    shows the success count with its Wilson interval."""
+    data = {
+        "name": "pal", "lab": "rnn_lab", "configs": ["configs/base.yaml"], "budget": "300 steps", "seeds": [0],
+        "variants": {"lstm": {"configs": ["configs/rnn/lstm.yaml", "configs/rnn/protocol.yaml"],
+                              "set": {"data.seq_len": 8, "trainer.max_steps": 300, "model.hidden_dim": 32}}},
+        "metrics": [{"key": "test/best_acc", "label": "solved", "success": 0.99},
+                    {"key": "val/acc", "label": "steps to 99%", "reach": 0.99}],
+    }  # fmt: skip
+    exp = tmp_path / "pal.yaml"
+    exp.write_text(yaml.safe_dump(data))
+    result = launch(exp, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    record = json.loads((tmp_path / "results" / "pal" / "pal-lstm-s0.json").read_text())
+    assert 0 <= record["final"]["test/best_acc"] <= 1 and record["final"]["test/best_step"] % 100 == 0
+    reached = record["reached"]["val/acc"]
+    assert reached is None or reached < 300
+    solved = int(record["final"]["test/best_acc"] >= 0.99)
+    assert f"| lstm | 1 | {solved}/1 [" in result.stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -290,7 +341,9 @@ def test_every_experiment_yaml_loads_and_every_variant_composes():
     assert {p.stem for p in paths} >= {"ring", "grid", "grid_long", "families", "ablations", "stacked"}
     for path in paths:
         exp = specs.load(path, REPO)
-        for run in exp.runs(seeds=exp.seeds[:1]):
+        names = list(exp.variants)
+        picked = names if len(names) <= 12 else names[:: len(names) // 8] + names[-1:]  # axes: a spread of them
+        for run in exp.runs(seeds=exp.seeds[:1], variants=picked):
             config = records.resolve(run.lab, [arg.replace("--config=", f"--config={REPO}/") for arg in run.args])
             assert config["seed_everything"] == exp.seeds[0] and "model" in config, (path.name, run.variant)
 

@@ -80,7 +80,10 @@ def test_gradient_flow_callback_logs_and_saves_png(tmp_path):
 
 REFUSALS = [
     (["--cells", "rnn", "lstn"], "error: --cells must be one of rnn, lstm, gru, got 'lstn'"),
-    (["--recurrent_init", "xavier"], "error: --recurrent_init must be one of default, orthogonal, identity, got 'xavier'"),
+    (
+        ["--recurrent_init", "xavier"],
+        "error: --recurrent_init must be one of default, orthogonal, identity, got 'xavier'",
+    ),
     (["--recurrent_init"], "error: --recurrent_init needs at least one init"),
     (["--seq_len", "1"], "error: --seq_len must be >= 2, --batch_size and --hidden_dim >= 1"),
     (["--train_steps", "-1"], "error: --train_steps must be >= 0 and --lr > 0; got -1 and 0.001"),

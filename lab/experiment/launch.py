@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from lab.errors import LabError, cause_text
 from lab.experiment import records
 from lab.experiment.runone import run_one
 from lab.experiment.spec import Experiment, RunSpec
@@ -110,8 +110,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             if spec.variant not in resolved:
                 try:
                     resolved[spec.variant] = records.resolve(spec.lab, spec.args)
-                except LabError as err:
-                    resolved["error"] = LabError(f"variant {spec.variant}: {err}")
+                except Exception as err:  # noqa: BLE001 - reported by the main thread, in one line
+                    resolved["error"] = LabError(f"variant {spec.variant}: {cause_text(err)}")
                     return
 
     guardians: list[subprocess.Popen] = []
@@ -189,7 +189,7 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
     slots = max(1, int(resources.get("GPU", 0) if gpu else resources.get("CPU", 1)))
     task = ray.remote(run_one).options(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES,
                                        retry_exceptions=True)  # fmt: skip
-    metrics = [(m.key, m.higher) for m in exp.metrics]
+    metrics = [(m.key, m.higher, m.reach) for m in exp.metrics]
     pending = {}
     wandb_on: dict[int, bool] = {}
     for index, spec, path, config, key, wandb, fresh in todo:

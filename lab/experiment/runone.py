@@ -41,24 +41,30 @@ def attempt_seconds(run_dir: Path) -> float:
     return sum(float(p.read_text() or 0) for p in run_dir.glob("attempt-*.s"))
 
 
-def summarize(run_dir: Path, metrics: list[tuple[str, bool]]) -> dict[str, Any]:
-    """Final value of every ``val/``, ``eval/``, ``test/`` and ``time/`` key, best of each ``metrics`` key (with its
-    step), the last logged step, and the paths of the checkpoints and images (relative to the run folder's parent)."""
+def summarize(run_dir: Path, metrics: list[tuple]) -> dict[str, Any]:
+    """Final value of every ``val/``, ``eval/``, ``test/`` and ``time/`` key, best of each ``metrics`` key (key,
+    higher, reach) with its step, the first step at which each reached its ``reach`` value, the optimizer steps done,
+    and the paths of the checkpoints and images (relative to the run folder's parent)."""
     from lab.report.runs import load_run
 
     run = load_run(run_dir)
     keys = [k for k in run.metric_keys() if k.split("/")[0] in ("val", "eval", "test", "time")]
     final = {key: run.final(key) for key in keys}
-    best = {}
-    for key, higher in metrics:
+    best, reached = {}, {}
+    for key, higher, *rest in metrics:
         points = [(row[key], row.get("step")) for row in run.rows if key in row]
         if points:
             value, step = (max if higher else min)(points, key=lambda p: p[0])
             best[key] = {"value": value, "step": step}
+        target = rest[0] if rest else None
+        if target is not None:
+            hits = [step for value, step in points if (value >= target if higher else value <= target)]
+            reached[key] = hits[0] if hits else None
     base = run_dir.parent
     return {
         "final": final,
         "best": best,
+        "reached": reached,
         "global_step": checkpoint_step(last) if (last := last_checkpoint(run_dir)) else None,  # optimizer steps
         "epochs": (run.last("epoch") or 0) + 1 if run.last("epoch") is not None else None,
         "checkpoints": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/checkpoints/*.ckpt")),

@@ -19,7 +19,7 @@ import yaml
 from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "order"}  # fmt: skip
+          "key_metric", "published", "gpu", "order", "axes"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 
 
@@ -29,6 +29,8 @@ class Metric:
     label: str
     higher: bool  # True when larger is better (the run's best is its max)
     digits: int = 2
+    success: float | None = None  # shown as runs whose final value reaches this (k/n, Wilson 95% interval)
+    reach: float | None = None  # shown as the step at which runs first reached this (median [min, max])
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,38 @@ def _cli_value(value: Any) -> str:
     return str(value)
 
 
+def product_of(axes: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """Variants as the product of axes, in order: ``{cell: {lstm: {...}, gru: {...}}, length: {L10: {...}}}`` gives
+    ``lstm.L10``, ``lstm.L20``, ... Each value's config files are concatenated and its overrides merged; its ``vars``
+    fill ``{name}`` placeholders in every override's string value (``model.chrono_t_max: "{length}"``); an entry
+    ``only: [values of an earlier axis]`` keeps that value for those only (chrono for the gated cells)."""
+    combos: list[tuple[list[str], dict[str, Any]]] = [([], {"configs": [], "set": {}, "label": [], "vars": {}})]
+    for axis, values in axes.items():
+        grown = []
+        for names, variant in combos:
+            for value, entry in (values or {}).items():
+                entry = dict(entry or {})
+                if "only" in entry and not set(entry["only"]) & set(names):
+                    continue
+                bad = sorted(set(entry) - {"configs", "set", "label", "vars", "only"})
+                if bad:
+                    raise LabError(f"{path}: axis {axis}, value {value}: unknown fields {bad}")
+                grown.append(([*names, str(value)], {
+                    "configs": [*variant["configs"], *entry.get("configs", [])],
+                    "set": {**variant["set"], **entry.get("set", {})},
+                    "label": [*variant["label"], str(entry.get("label", value))],
+                    "vars": {**variant["vars"], **entry.get("vars", {})},
+                }))  # fmt: skip
+        combos = grown
+    out = {}
+    for names, variant in combos:
+        sets = {k: yaml.safe_load(v.format(**variant["vars"])) if isinstance(v, str) and "{" in v else v
+                for k, v in variant["set"].items()}  # fmt: skip
+        out[".".join(names)] = {"configs": variant["configs"], "set": sets, "label": ", ".join(variant["label"]),
+                                "vars": variant["vars"]}  # fmt: skip
+    return out
+
+
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """``["trainer.max_epochs=2", ...]`` -> ``{"trainer.max_epochs": 2}`` (values read as YAML)."""
     out = {}
@@ -129,22 +163,26 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         raise LabError(f"{path}: unknown fields {unknown} (known: {', '.join(sorted(FIELDS))})")
-    for required in ("name", "lab", "configs", "seeds", "budget", "variants", "metrics"):
+    for required in ("name", "lab", "configs", "seeds", "budget", "metrics"):
         if required not in data:
             raise LabError(f"{path}: missing field {required!r}")
+    if ("variants" in data) == ("axes" in data):
+        raise LabError(f"{path}: give either variants or axes (variants as the product of named axes)")
+    if "axes" in data:
+        data["variants"] = product_of(data["axes"], path)
     if data["lab"] not in LABS:
         raise LabError(f"{path}: lab must be one of {', '.join(LABS)}, got {data['lab']!r}")
     repo = repo or Path.cwd()
     variants = {str(k): dict(v or {}) for k, v in data["variants"].items()}
     for name, variant in variants.items():
-        bad = sorted(set(variant) - {"configs", "set", "label"})
+        bad = sorted(set(variant) - {"configs", "set", "label", "vars"})
         if bad:
-            raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label)")
+            raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label, vars)")
     for config in [*data["configs"], *(c for v in variants.values() for c in v.get("configs", []))]:
         if not (repo / config).is_file():
             raise LabError(f"{path}: config file {config} does not exist")
-    metrics = [Metric(m["key"], m.get("label", m["key"]), bool(m.get("higher", True)), int(m.get("digits", 2)))
-               for m in data["metrics"]]  # fmt: skip
+    metrics = [Metric(m["key"], m.get("label", m["key"]), bool(m.get("higher", True)), int(m.get("digits", 2)),
+                      m.get("success"), m.get("reach")) for m in data["metrics"]]  # fmt: skip
     if not all(isinstance(s, int) for s in data["seeds"]):
         raise LabError(f"{path}: seeds must be integers")
     return Experiment(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.experiment import records
-from lab.experiment.spec import Experiment
+from lab.experiment.spec import Experiment, Metric
 
 STALE = "†"
 
@@ -32,6 +32,46 @@ def fmt(values: list[float], digits: int) -> str:
         return "–"
     mean, half = interval(values)
     return f"{mean:.{digits}f}" if half is None else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """The Wilson score 95% interval of a success rate (scipy's binomtest)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def cell(metric: Metric, values: list[Any]) -> tuple[str, list[Any]]:
+    """A metric's markdown cell and CSV numbers over one variant's runs: mean ± t-interval; for ``success``: k/n
+    reaching it with the Wilson interval; for ``reach``: the median step [min, max] over the runs that got there."""
+    if metric.success is not None:
+        finals = [v for v in values if v is not None and not math.isnan(v)]
+        k = sum((v >= metric.success) if metric.higher else (v <= metric.success) for v in finals)
+        if not finals:
+            return "–", [0, 0, "", ""]
+        low, high = wilson(k, len(finals))
+        return f"{k}/{len(finals)} [{low:.2f}, {high:.2f}]", [k, len(finals), low, high]
+    if metric.reach is not None:
+        steps = sorted(v for v in values if v is not None)
+        if not steps:
+            return f"– (0/{len(values)})", ["", "", "", 0]
+        median = statistics.median(steps)
+        return f"{median:.0f} [{steps[0]:.0f}, {steps[-1]:.0f}] ({len(steps)}/{len(values)})", \
+            [median, steps[0], steps[-1], len(steps)]  # fmt: skip
+    finals = [v for v in values if v is not None and not math.isnan(v)]
+    if not finals:
+        return "–", ["", ""]
+    mean, half = interval(finals)
+    return fmt(finals, metric.digits), [mean, "" if half is None else half]
+
+
+CSV_COLUMNS = {"success": ("_k", "_n", "_wilson_low", "_wilson_high"), "reach": ("_median", "_min", "_max", "_reached"),
+               "mean": ("_mean", "_ci95")}  # fmt: skip
+
+
+def kind(metric: Metric) -> str:
+    return "success" if metric.success is not None else "reach" if metric.reach is not None else "mean"
 
 
 def load(exp: Experiment, results: Path, instance: str | None = None) -> list[dict[str, Any]]:
@@ -55,7 +95,8 @@ def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({
             "variant": variant, "label": exp.label(variant), "n": len(done), "failed": len(mine) - len(done),
             "stale": any(records.is_stale(r) for r in done), "seeds": [r["seed"] for r in done],
-            "values": {m.key: [r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},
+            "values": {m.key: [(r.get("reached") or {}).get(m.key) if m.reach is not None else
+                               r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},  # fmt: skip
             "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
         })  # fmt: skip
     return out
@@ -66,7 +107,7 @@ def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] 
     budget = exp.budget + (f", overridden: {' '.join(overrides)}" if overrides else "")
     lines = [f"| {exp.name}: {budget} | n | {heads} | s / run |", "|---" * (len(exp.metrics) + 3) + "|"]
     for row in table:
-        cells = " | ".join(fmt(row["values"][m.key], m.digits) for m in exp.metrics)
+        cells = " | ".join(cell(m, row["values"][m.key])[0] for m in exp.metrics)
         label = row["label"] + (f" {STALE}" if row["stale"] else "")
         n = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
         lines.append(f"| {label} | {n} | {cells} | {row['seconds']:.0f} |")
@@ -88,20 +129,16 @@ def _published(value: Any, digits: int) -> str:
 def csv_text(exp: Experiment, table: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["variant", "label", "n", "failed", "stale"] +
-                    [f"{m.key}{s}" for m in exp.metrics for s in ("_mean", "_ci95")] + ["seconds_per_run"])  # fmt: skip
+    columns = [f"{m.key}{suffix}" for m in exp.metrics for suffix in CSV_COLUMNS[kind(m)]]
+    writer.writerow(["variant", "label", "n", "failed", "stale", *columns, "seconds_per_run"])
     for row in table:
-        stats = []
-        for m in exp.metrics:
-            values = [v for v in row["values"][m.key] if not math.isnan(v)]
-            mean, half = interval(values) if values else (math.nan, None)
-            stats += [mean, "" if half is None else half]
-        writer.writerow([row["variant"], row["label"], row["n"], row["failed"], row["stale"], *stats,
+        numbers = [x for m in exp.metrics for x in cell(m, row["values"][m.key])[1]]
+        writer.writerow([row["variant"], row["label"], row["n"], row["failed"], row["stale"], *numbers,
                          row["seconds"]])  # fmt: skip
     for pub in exp.published:
         values = pub.get("values", {})
-        writer.writerow(["published", f"{pub['label']} ({pub['source']})", pub.get("n", ""), "", ""] +
-                        [x for m in exp.metrics for x in (values.get(m.key, ""), "")] + [""])  # fmt: skip
+        numbers = [x for m in exp.metrics for x in [values.get(m.key, "")] + [""] * (len(CSV_COLUMNS[kind(m)]) - 1)]
+        writer.writerow(["published", f"{pub['label']} ({pub['source']})", pub.get("n", ""), "", "", *numbers, ""])
     return out.getvalue()
 
 
@@ -113,9 +150,11 @@ def figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     metric = next(m for m in exp.metrics if m.key == exp.key_metric)
+    if metric.reach is not None:
+        return  # steps to a target: the table's median says it; no dot plot of missing values
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(table) + 1.5), 3.2))
     for i, row in enumerate(table):
-        values = [v for v in row["values"][metric.key] if not math.isnan(v)]
+        values = [v for v in row["values"][metric.key] if v is not None and not math.isnan(v)]
         if not values:
             continue
         mean, half = interval(values)
