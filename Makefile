@@ -53,8 +53,8 @@ evaluate: $(STAMP)  ## FID, IS and class coverage of a checkpoint: make evaluate
 	@test -n "$(CKPT)" || { echo "error: name the checkpoint: make evaluate CKPT=runs/<run>/version_0/checkpoints/<file>.ckpt" >&2; exit 2; }
 	$(PY) -m gan_lab evaluate --ckpt "$(CKPT)" $(ARGS)
 
-sweep-palindrome: $(STAMP)  ## RNN vs LSTM (vs GRU) accuracy over palindrome lengths and seeds
-	$(PY) -m rnn_lab sweep $(ARGS)
+sweep-palindrome: $(STAMP)  ## the palindrome study: make experiment E=palindrome (ARGS='--variants lstm.chrono.L100')
+	$(PY) -m lab experiment run experiments/palindrome.yaml $(ARGS)
 
 gradient-flow: $(STAMP)  ## ||dL/dh_t|| over time for RNN and LSTM, saved as a PNG
 	$(PY) -m rnn_lab gradient-flow $(ARGS)

@@ -1,1 +1,1 @@
-"""Recurrent networks on digit palindromes: hand-written and torch cells, a Lightning classifier, a length sweep."""
+"""Recurrent networks on digit palindromes: hand-written and torch cells, a Lightning classifier, the inits."""

@@ -1,4 +1,5 @@
-"""``python -m rnn_lab fit|validate|test|sweep|gradient-flow ...``: the RNN half of the suite."""
+"""``python -m rnn_lab fit|validate|test|gradient-flow ...``: the RNN half of the suite (the palindrome study is
+an experiment: ``make experiment E=palindrome``)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,13 @@ import os
 import torch
 
 
-def _sweep(args: list[str]) -> None:
-    from rnn_lab.sweep import sweep_main
-
-    sweep_main(args)
-
-
 def _gradient_flow(args: list[str]) -> None:
     from rnn_lab.gradient_flow import main
 
     main(args)
 
 
-COMMANDS = {"sweep": _sweep, "gradient-flow": _gradient_flow}
+COMMANDS = {"gradient-flow": _gradient_flow}
 
 
 def cli_options() -> dict:
@@ -44,7 +39,7 @@ def build(args: list[str]):
 
 
 def run(args: list[str] | None = None) -> None:
-    """The entry point; ``args`` defaults to the command line. ``sweep`` and ``gradient-flow`` start without
+    """The entry point; ``args`` defaults to the command line. ``gradient-flow`` starts without
     Lightning's CLI (seconds sooner, and a bad argument is refused before it loads)."""
     import sys
 

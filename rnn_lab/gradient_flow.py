@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from lab.errors import LabError, check_output_path, fail, one_of
-from rnn_lab.cells import CELLS, IMPLEMENTATIONS, RECURRENT_INITS, recurrent_weights
+from rnn_lab.cells import CELLS, IMPLEMENTATIONS, recurrent_weights
+from rnn_lab.inits import RECURRENT_INITS
 
 if TYPE_CHECKING:  # Lightning loads only once the arguments are checked
     from rnn_lab.classifier import SequenceClassifier

@@ -74,15 +74,12 @@ def test_bad_inputs_give_one_line_error_and_exit_2(override, words, tmp_path, ca
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        (["sweep", "--lengths", "1", "5"], "--lengths"),
-        (["sweep", "--cells", "lstn"], "lstn"),
-        (["sweep", "--max_steps", "0"], "--max_steps"),
         (["gradient-flow", "--output", "plot.jpg"], ".png"),
         (["gradient-flow", "--seq_len", "1"], "--seq_len"),
     ],
 )
 def test_bad_subcommand_arguments_give_one_line_error(command, words, tmp_path, capsys, monkeypatch):
-    """sweep and gradient-flow refuse bad arguments with exit 2 and one `error:` line, before any work."""
+    """gradient-flow refuses bad arguments with exit 2 and one `error:` line, before any work."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
         run(command)

@@ -19,7 +19,7 @@ import yaml
 from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "order", "axes"}  # fmt: skip
+          "key_metric", "published", "gpu", "order", "axes", "figure"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 
 
@@ -69,6 +69,7 @@ class Experiment:
     description: str = ""
     gpu: bool = True  # a GPU per run where the cluster has GPUs
     order: int = 100  # the section's place in RESULTS.md
+    figure: dict[str, Any] = field(default_factory=dict)  # with axes: {x: <var>, lines: [<axis>, ...]}
     path: Path | None = None
 
     def runs(self, seeds: list[int] | None = None, variants: list[str] | None = None,
@@ -112,7 +113,8 @@ def product_of(axes: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
     ``lstm.L10``, ``lstm.L20``, ... Each value's config files are concatenated and its overrides merged; its ``vars``
     fill ``{name}`` placeholders in every override's string value (``model.chrono_t_max: "{length}"``); an entry
     ``only: [values of an earlier axis]`` keeps that value for those only (chrono for the gated cells)."""
-    combos: list[tuple[list[str], dict[str, Any]]] = [([], {"configs": [], "set": {}, "label": [], "vars": {}})]
+    combos: list[tuple[list[str], dict[str, Any]]] = [([], {"configs": [], "set": {}, "label": [], "vars": {},
+                                                            "axes": {}})]  # fmt: skip
     for axis, values in axes.items():
         grown = []
         for names, variant in combos:
@@ -124,6 +126,7 @@ def product_of(axes: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
                 if bad:
                     raise LabError(f"{path}: axis {axis}, value {value}: unknown fields {bad}")
                 grown.append(([*names, str(value)], {
+                    "axes": {**variant["axes"], axis: str(value)},
                     "configs": [*variant["configs"], *entry.get("configs", [])],
                     "set": {**variant["set"], **entry.get("set", {})},
                     "label": [*variant["label"], str(entry.get("label", value))],
@@ -135,7 +138,7 @@ def product_of(axes: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
         sets = {k: yaml.safe_load(v.format(**variant["vars"])) if isinstance(v, str) and "{" in v else v
                 for k, v in variant["set"].items()}  # fmt: skip
         out[".".join(names)] = {"configs": variant["configs"], "set": sets, "label": ", ".join(variant["label"]),
-                                "vars": variant["vars"]}  # fmt: skip
+                                "vars": variant["vars"], "axes": variant["axes"]}  # fmt: skip
     return out
 
 
@@ -175,9 +178,9 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
     repo = repo or Path.cwd()
     variants = {str(k): dict(v or {}) for k, v in data["variants"].items()}
     for name, variant in variants.items():
-        bad = sorted(set(variant) - {"configs", "set", "label", "vars"})
+        bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes"})
         if bad:
-            raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label, vars)")
+            raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label)")
     for config in [*data["configs"], *(c for v in variants.values() for c in v.get("configs", []))]:
         if not (repo / config).is_file():
             raise LabError(f"{path}: config file {config} does not exist")
@@ -191,5 +194,5 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
         budget=str(data["budget"]), variants=variants, metrics=metrics,
         key_metric=str(data.get("key_metric", metrics[0].key)), published=list(data.get("published") or []),
         description=str(data.get("description", "")), gpu=bool(data.get("gpu", True)), path=path,
-        order=int(data.get("order", 100)),
+        order=int(data.get("order", 100)), figure=dict(data.get("figure") or {}),
     )  # fmt: skip
