@@ -140,7 +140,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         if "error" in resolved:
             raise resolved["error"]
         current = records.code_version(records.code_files(str(repo)), str(repo))
-        return _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray)
+        cluster = address or ""  # a private instance's own address is not worth keeping
+        return _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster)
     finally:
         import ray
 
@@ -151,7 +152,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             guardian.wait()
 
 
-def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray):
+def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster):
     outcomes: dict[int, dict[str, Any]] = {}
     todo = []
     for index, (spec, path) in enumerate(zip(specs, paths, strict=True)):
@@ -175,14 +176,14 @@ def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolve
         flush=True,
     )
     if todo:
-        _run_todo(exp, todo, outcomes, counts, runs, current, ensure_ray(), start, total)
+        _run_todo(exp, todo, outcomes, counts, runs, current, ensure_ray(), start, total, cluster)
     for _, record in sorted(outcomes.items()):
         if record.get("reused") and records.is_stale(record):
             print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code {record['code_version']}]")
     return [outcomes[i] for i in range(len(specs))]
 
 
-def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, total) -> None:
+def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, total, cluster) -> None:
     import ray
 
     gpu = exp.gpu and resources.get("GPU", 0) >= 1
@@ -215,6 +216,9 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wandb": wandb_on[index]}  # fmt: skip
         try:
             result = ray.get(ready[0])
+            result["ray"]["address"] = cluster or "private local instance"  # as given to --address
+            if not cluster:
+                result["ray"].pop("cluster", None)
             record = {**base, **result, "status": "finished", "error": ""}
             counts["done"] += 1
             durations.append(result["seconds"])
