@@ -124,6 +124,9 @@ def test_an_experiment_runs_on_an_existing_cluster_by_address(tmp_path):
     port = free_port()
     temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")
     ray_bin = Path(sys.executable).parent / "ray"
+    # a token first (as a real cluster would have), so the head starts with token authentication whatever other
+    # tests ran before; the launcher then sends it (RAY_AUTH_MODE=token) because the token file exists
+    subprocess.run([str(ray_bin), "get-auth-token", "--generate"], capture_output=True, check=True, timeout=60)
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
                              "--node-ip-address=127.0.0.1", f"--temp-dir={temp}", "--include-dashboard=false",
                              "--disable-usage-stats"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,

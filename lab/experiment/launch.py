@@ -60,6 +60,9 @@ def start_guardian() -> subprocess.Popen:
                             start_new_session=True)  # fmt: skip
 
 
+TEMP: list[str] = []  # the private instances' folders (session logs, sockets), removed when the launcher is done
+
+
 def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
     """A private embedded Ray instance sized to this machine (``address`` None), else the cluster at ``address``
     with this repository as the tasks' working directory. Returns the cluster's resources."""
@@ -70,6 +73,7 @@ def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "include_dashboard": False}
     if address is None:
         temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a 108-byte limit
+        TEMP.append(temp)
         ray.init(address="local", num_cpus=os.cpu_count(), _temp_dir=temp, **quiet)
     else:
         excludes = [".git", ".venv", "runs", "results", "wandb", "data", "*.ckpt"]
@@ -150,6 +154,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         for guardian in guardians:
             guardian.stdin.close()
             guardian.wait()
+        while TEMP:
+            shutil.rmtree(TEMP.pop(), ignore_errors=True)
 
 
 def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster):
