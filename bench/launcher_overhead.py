@@ -10,7 +10,7 @@ empty folders each time:
 
 Pairs alternate which goes first; printed: each wall time, each pair's ratio launcher / by hand, and the median.
 
-    python bench/launcher_overhead.py [--epochs 30] [--repeats 2]
+    python bench/launcher_overhead.py [--epochs 100] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def launcher(path: Path, root: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of 100 batches per run (30)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 batches per run (100: the ring's budget)")
     parser.add_argument("--repeats", type=int, default=2, help="pairs of (by hand, launcher) (2)")
     args = parser.parse_args()
     ratios = []
