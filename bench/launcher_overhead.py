@@ -75,7 +75,7 @@ def launcher(path: Path, root: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 batches per run (100: the ring's budget)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs of 100 batches a run (100: the ring's)")
     parser.add_argument("--repeats", type=int, default=2, help="pairs of (by hand, launcher) (2)")
     args = parser.parse_args()
     ratios = []
