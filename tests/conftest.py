@@ -26,10 +26,12 @@ def data_dir() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _offline_wandb(monkeypatch):
-    """No test may reach W&B servers or prompt: offline unless a test sets otherwise."""
+def _offline_wandb(monkeypatch, tmp_path):
+    """No test may reach W&B servers or prompt: offline unless a test sets otherwise; W&B's own staging (a table's
+    images, artifacts) goes under the test's folder too."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
 
 
 def run_module(module: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600):

@@ -122,6 +122,39 @@ def test_offline_run_carries_names_config_summaries_and_media(tmp_path, data_dir
     table = json.loads((folder / "files" / table_row["val/final_samples.path"]).read_text())
     assert table["columns"] == ["sample", "label", "confidence"] and len(table["data"]) == 25
     assert all(0 <= label <= 9 and 0 < confidence <= 1 for _, label, confidence in table["data"])
+    assert_table_images_show_their_labels(table, folder)
+
+
+def assert_table_images_show_their_labels(table: dict, wandb_folder: Path) -> None:
+    """The images of ``val/final_samples`` as the dashboard gets them: W&B keeps a table's image cells only in the
+    run's ``run_table`` artifact (the run file's copy says "Image"). Each is a 28x28 grey PNG, not blank, and the
+    suite's classifier reads its pixels as the digit of its row (all but rows it was itself unsure of, < 0.9)."""
+    import numpy as np
+    import torch
+
+    from lab.loggers import read_png
+    from lab.metrics.backbones import load_classifier
+
+    (log,) = wandb_folder.glob("run-*.wandb")
+    (artifact,) = [r.artifact for r in read_records(log) if r.WhichOneof("record_type") == "artifact"
+                   and r.artifact.type == "run_table" and "final_samples" in r.artifact.name]  # fmt: skip
+    files = {entry.path: Path(entry.local_path) for entry in artifact.manifest.contents}
+    (table_file,) = [path for name, path in files.items() if name.endswith(".table.json")]
+    staged = json.loads(table_file.read_text())
+    assert [row[1:] for row in staged["data"]] == [row[1:] for row in table["data"]]  # the same labels, confidences
+    classifier = load_classifier()
+    agree = unsure = 0
+    for image, label, confidence in staged["data"]:
+        assert image["_type"] == "image-file", image
+        pixels = read_png(files[image["path"]])  # (28, 28, 3) uint8, as the dashboard shows it
+        assert pixels.shape == (28, 28, 3) and pixels.std() > 0, pixels.shape
+        assert np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2])
+        x = torch.from_numpy(pixels[..., 0].astype(np.float32) / 255).view(1, 1, 28, 28)
+        with torch.no_grad():
+            read = int(classifier.logits(x).argmax())
+        agree += read == label
+        unsure += confidence < 0.9 and read != label
+    assert agree + unsure == len(staged["data"]), (agree, unsure)
 
 
 def assert_media_equal_disk(history: list[dict], wandb_folder: Path, run_dir: Path, rows: list[dict]) -> None:
