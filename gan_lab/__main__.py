@@ -14,6 +14,11 @@ COMMANDS: dict[str, str] = {
     "evaluate": "gan_lab.evaluate:main",
     "report": "lab.report.page:main",
 }
+DESCRIPTIONS = {
+    "sample": "images from a checkpoint: a PNG grid or a .pt tensor (--ckpt, --n, --out)",
+    "evaluate": "FID, KID, IS and class coverage of a checkpoint, written back into its run (--ckpt)",
+    "report": "one page comparing runs: curves, tables over seeds, sample grids (RUN_DIR... or --root)",
+}
 
 
 def lazy_command(target: str) -> Callable[[list[str]], object]:
@@ -53,7 +58,14 @@ def main(args: list[str] | None = None) -> None:
     from lab.cli import main as cli_main
 
     commands = {name: lazy_command(target) for name, target in COMMANDS.items()}
-    cli_main(commands=commands, args=args, prog="python -m gan_lab", **cli_options())
+    cli_main(
+        commands=commands,
+        args=args,
+        prog="python -m gan_lab",
+        descriptions=DESCRIPTIONS,
+        predict_hint="samples: python -m gan_lab sample --ckpt CKPT --n 64 --out grid.png",
+        **cli_options(),
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
@@ -42,10 +43,12 @@ def main(args: list[str]) -> None:
     try:
         if ns.n < 1:
             raise LabError(f"--n must be >= 1, got {ns.n}")
-        out = check_output_path(ns.out, (".png", ".pt"))
+        if Path(ns.out).suffix not in (".png", ".pt"):
+            raise LabError(f"output {ns.out} must end with one of .png, .pt")
         from gan_lab.checkpoint import load_module
 
-        module = load_module(ns.ckpt, map_location=ns.device)
+        module = load_module(ns.ckpt, map_location=ns.device)  # the inputs first: nothing is created for a bad one
+        out = check_output_path(ns.out, (".png", ".pt"))
     except LabError as err:
         fail(str(err))
         return

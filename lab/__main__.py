@@ -12,27 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from lab.errors import LabError, fail
+from lab.errors import LabError, check_output_folder, fail
 
 
 def experiment_path(name: str) -> Path:
     """``experiments/<name>.yaml`` for a bare name (``make experiment E=ring``), else the path as given."""
     path = Path(name)
     return path if path.suffix in (".yaml", ".yml") or path.exists() else Path("experiments") / f"{name}.yaml"
-
-
-def writable_folder(path: str, flag: str) -> Path:
-    """``path`` as a folder that exists (created with its parents) and is writable, else LabError."""
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise LabError(f"{flag} {path}: is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise LabError(f"{flag} {path}: cannot create it ({err.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise LabError(f"{flag} {path}: not writable")
-    return folder
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,14 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         exp = specs.load(experiment_path(args.experiment))
         extra = specs.parse_sets(args.set)
-        results = writable_folder(args.results, "--results")
+        results = check_output_folder(args.results, "--results")
         if args.verb == "table":
             first = exp.runs(extra=extra)[0]
             text, folder = table.build(exp, results, first.instance, first.overrides)
             print(text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
             return
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
-        root = writable_folder(args.runs, "--runs")
+        root = check_output_folder(args.runs, "--runs")
         from lab.experiment.launch import launch
 
         found = launch(exp, runs, root, results, args.address or None, args.rerun_stale, args.wandb)

@@ -26,13 +26,19 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
 from lab.checkpoint import checkpoint_callback, find_checkpoint, read_checkpoint, state_dict_mismatch
-from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, fail
+from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, check_output_folder, fail
 from lab.loggers import WANDB_SUMMARIES, finish_wandb, make_wandb_logger, resumable_csv_logger, wandb_offline
 from lab.paths import run_dir
 from lab.startup import resume_gc
 
 # Manual-optimization modules run under these instead of Lightning's DDP wrapper (lab/strategy.py).
 DDP_TO_GRADIENT_SYNC = {"ddp": "gan_ddp", "ddp_spawn": "gan_ddp_spawn"}
+# Lightning's subcommands that the suite offers (predict is not: the labs' own commands write samples or reports)
+LIGHTNING_COMMANDS = {
+    "fit": "train a model into <run.root>/<family>-<variant>-s<seed>/version_N (--ckpt_path last|best resumes)",
+    "validate": "metrics of a checkpoint (--ckpt_path) on the validation split",
+    "test": "metrics of a checkpoint (--ckpt_path) on the test split",
+}
 
 # ckpt_path values that Lightning resolves itself rather than reading a file.
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
@@ -113,8 +119,8 @@ class LabCLI(LightningCLI):
         """Lightning's subcommands, or only the one the arguments name: a subcommand's parser takes about 0.3 s to
         build (the Trainer's and the classes' signatures), and ``fit`` needs none of the other three. ``--help``
         and an unknown subcommand still see all four."""
-        every = LightningCLI.subcommands()
-        return {self._wanted: every[self._wanted]} if self._wanted else every
+        every = {name: keys for name, keys in LightningCLI.subcommands().items() if name in LIGHTNING_COMMANDS}
+        return {self._wanted: every[self._wanted]} if self._wanted in every else every
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         kwargs.setdefault("allow_abbrev", False)  # a misspelt key that is a prefix of a real one must not pass
@@ -206,16 +212,23 @@ class LabCLI(LightningCLI):
         return None
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        self._version = self.resume_version()
         trainer_config = self._get(self.config_init, "trainer", default={})
+        run = self._get(self.config, "run")
+        if trainer_config.get("default_root_dir") is not None:
+            fail(f"--trainer.default_root_dir is not used here: runs go to --run.root (now {run.root}), each in "
+                 f"<root>/{self.run_name()}/version_N; set --run.root instead")  # fmt: skip
+        try:
+            check_output_folder(run.root, "--run.root")
+        except LabError as err:
+            fail(str(err))
+        self._version = self.resume_version()
         logger = trainer_config.get("logger")
         if logger is not False:
             # ours first (the CSV logger fixes the run directory), a user's loggers added after them, never instead
             extra = [] if logger in (None, True) else list(logger) if isinstance(logger, list) else [logger]
             kwargs["logger"] = self._make_loggers() + extra
-        if trainer_config.get("default_root_dir") is None:
-            # Without loggers, config.yaml and checkpoints still go to the run's folder, never the current directory.
-            kwargs["default_root_dir"] = str(Path(self._get(self.config, "run").root) / self.run_name())
+        # Without loggers, config.yaml and checkpoints still go to the run's folder, never the current directory.
+        kwargs["default_root_dir"] = str(Path(run.root) / self.run_name())
         strategy = trainer_config.get("strategy")
         if isinstance(strategy, str) and not self.model.automatic_optimization and strategy in DDP_TO_GRADIENT_SYNC:
             # Lightning's DDP wrapper cannot serve several backwards per step (see lab/strategy.py).
@@ -267,12 +280,21 @@ class LabCLI(LightningCLI):
             print(f"Run directory: {run_dir(self.trainer)}")
 
 
+def usage(prog: str, descriptions: dict[str, str]) -> str:
+    """Every subcommand with its one line: what ``prog`` prints with no subcommand (exit 2) and above ``--help``."""
+    width = max(map(len, descriptions)) + 2
+    lines = [f"usage: {prog} <command> [options]   ({prog} <command> --help for its options)"]
+    return "\n".join(lines + [f"  {name:<{width}}{text}" for name, text in descriptions.items()])
+
+
 def main(
     model_class: type[LightningModule] | None,
     datamodule_class: type[LightningDataModule] | None,
     commands: dict[str, Callable[[list[str]], Any]] | None = None,
     args: list[str] | None = None,
     prog: str = "",
+    descriptions: dict[str, str] | None = None,
+    predict_hint: str = "",
     **cli_kwargs: Any,
 ) -> None:
     """Runs a subcommand: one of ``commands`` by name, else Lightning's fit/validate/test/predict.
@@ -283,6 +305,8 @@ def main(
         commands: extra subcommands, each a function taking the remaining argument list.
         args: the argument list (default ``sys.argv[1:]``).
         prog: the program name shown in help.
+        descriptions: one line per extra subcommand, listed with Lightning's when none is given and in ``--help``.
+        predict_hint: what to run instead of Lightning's ``predict`` (which the suite does not offer).
         **cli_kwargs: passed to ``LabCLI``.
     """
     argv = list(sys.argv[1:] if args is None else args)
@@ -297,9 +321,15 @@ def main(
         resume_gc()  # a command of its own runs with the collector on
         commands[argv[0]](argv[1:])
         return
-    if argv and argv[0] in ("-h", "--help"):
-        extra = ", ".join(commands)
-        print(f"{prog}: subcommands fit, validate, test, predict" + (f", {extra}" if extra else ""))
+    listing = usage(prog, {**LIGHTNING_COMMANDS, **(descriptions or {})})
+    if not argv:
+        print(listing, file=sys.stderr)
+        raise SystemExit(2)
+    if argv[0] in ("-h", "--help"):
+        print(listing + "\n")
+    if argv[0] == "predict":
+        fail(f"{prog} predict is not offered; the commands are {', '.join([*LIGHTNING_COMMANDS, *commands])}"
+             + (f" ({predict_hint})" if predict_hint else ""))  # fmt: skip
     try:
         LabCLI(model_class, datamodule_class, args=args, parser_kwargs={"prog": prog} if prog else None, **cli_kwargs)
     except DivergenceError as err:

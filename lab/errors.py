@@ -64,11 +64,30 @@ def check_optimizer(factory: Callable[..., Any], name: str) -> None:
         raise ValueError(f"{name}: learning rate must be > 0, got {lr}")
 
 
+def check_output_folder(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` as a folder that exists (missing parents created) and takes new files; else LabError naming
+    ``flag``: a file where the folder must be, a folder that cannot be created, or one that refuses a file (a
+    read-only or special file system: a probe file is created there and removed at once)."""
+    import tempfile
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise LabError(f"{flag} {path}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise LabError(f"{flag} {path}: cannot write there ({err.strerror or err})") from None
+    return folder
+
+
 def check_output_path(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
-    """Returns ``path`` as a Path after checking its folder exists and its suffix is one of ``suffixes``."""
+    """Returns ``path`` as a Path after checking its suffix is one of ``suffixes``, that it is not a folder, and
+    that its folder exists (created with its parents when missing) and takes new files."""
     out = Path(path)
     if out.suffix not in suffixes:
         raise LabError(f"output {out} must end with one of {', '.join(suffixes)}")
-    if not out.parent.is_dir():
-        raise LabError(f"output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise LabError(f"output {out} is a folder: name a file ending with one of {', '.join(suffixes)}")
+    check_output_folder(out.parent, "output folder")
     return out

@@ -52,7 +52,15 @@ def run(args: list[str] | None = None) -> None:
         return
     from lab.cli import main
 
-    main(commands=COMMANDS, args=args, prog="python -m rnn_lab", **cli_options())
+    descriptions = {"gradient-flow": "||dL/dh_t|| over time for RNN and LSTM per recurrent init, as a PNG"}
+    main(
+        commands=COMMANDS,
+        args=args,
+        prog="python -m rnn_lab",
+        descriptions=descriptions,
+        predict_hint="a checkpoint's accuracy: python -m rnn_lab test --ckpt_path CKPT ...",
+        **cli_options(),
+    )
 
 
 main = run  # both labs' entry points answer to ``<lab>.__main__.main`` (the experiment launcher resolves through it)

@@ -1,5 +1,7 @@
 """The shared CLI helpers: one-line parser messages and W&B key detection."""
 
+import pytest
+
 from lab.cli import shorten_parser_message as _shorten_parser_message
 from lab.loggers import wandb_key_available
 
@@ -52,7 +54,8 @@ def test_find_checkpoint_picks_the_newest_version_and_names_the_folder(tmp_path)
 
 
 def test_only_the_named_subcommands_parser_is_built(monkeypatch, capsys):
-    """``fit ...`` builds fit's parser alone (each costs about 0.3 s); ``--help`` still builds and lists all four."""
+    """``fit ...`` builds fit's parser alone (each costs about 0.3 s); ``--help`` still builds and lists all three
+    that the suite offers."""
     import pytest
 
     from gan_lab.__main__ import main
@@ -73,8 +76,8 @@ def test_only_the_named_subcommands_parser_is_built(monkeypatch, capsys):
     built.clear()
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert built == {"fit", "validate", "test", "predict"}
-    assert "{fit,validate,test,predict}" in capsys.readouterr().out
+    assert built == {"fit", "validate", "test"}  # predict is not offered
+    assert "{fit,validate,test}" in capsys.readouterr().out
 
 
 def test_start_up_runs_without_the_collector_and_training_with_it(tmp_path):
@@ -97,3 +100,51 @@ def test_start_up_runs_without_the_collector_and_training_with_it(tmp_path):
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+@pytest.mark.parametrize("lab", ["gan_lab", "rnn_lab"])
+def test_no_subcommand_lists_every_subcommand_with_one_line_each(lab):
+    """`python -m <lab>` alone prints every subcommand (Lightning's that the suite offers and the lab's own) with one
+    line each on stderr and exits 2; `--help` starts with the same list; predict is refused in one line."""
+    from conftest import run_module
+
+    alone = run_module(lab, timeout=120)
+    lines = alone.stderr.strip().splitlines()
+    names = [line.split()[0] for line in lines[1:]]
+    own = ["sample", "evaluate", "report"] if lab == "gan_lab" else ["gradient-flow"]
+    assert alone.returncode == 2 and lines[0].startswith(f"usage: python -m {lab} <command>")
+    assert names == ["fit", "validate", "test", *own] and all(len(line.split()) > 3 for line in lines[1:])
+    helped = run_module(lab, "--help", timeout=120)
+    assert helped.returncode == 0 and helped.stdout.startswith("\n".join(lines))
+    refused = run_module(lab, "predict", timeout=120)
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(err) == 1 and err[0].startswith(f"error: python -m {lab} predict is not")
+
+
+def test_run_root_and_default_root_dir_are_checked_before_anything_is_written(tmp_path, capsys):
+    """--run.root that is a file, or a place that takes no files, and --trainer.default_root_dir (which the suite does
+    not use: runs go to --run.root) each give one error line and exit 2 before anything is written."""
+    from gan_lab.__main__ import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    base = [
+        "fit",
+        "--config",
+        "configs/base.yaml",
+        "--config",
+        "configs/gan/wgan.yaml",
+        "--config",
+        "configs/tiny.yaml",
+    ]
+    for extra, phrase in [
+        ([f"--run.root={afile}"], f"--run.root {afile}: is a file, not a folder"),
+        (["--run.root=/proc/runs"], "--run.root /proc/runs: cannot write there"),
+        ([f"--run.root={tmp_path}/runs", f"--trainer.default_root_dir={tmp_path}/elsewhere"],
+         "--trainer.default_root_dir is not used here: runs go to --run.root"),
+    ]:  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            main([*base, *extra])
+        (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert stop.value.code == 2 and line.startswith("error: ") and phrase in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -210,11 +211,11 @@ def test_bad_config_file_fails_in_one_line(tmp_path, capsys):
     "args, phrase",
     [
         (["--n", "0"], "--n must be >= 1"),
-        (["--out", "no/such/folder/x.png"], "does not exist"),
+        (["--out", "{tmp}/no/such/folder/x.png"], "does not exist"),
         (["--out", "{tmp}/x.jpg"], "must end with"),
         (["--ckpt", "{tmp}/missing.ckpt"], "does not exist"),
     ],
-    ids=["n 0", "missing output folder", "bad suffix", "missing checkpoint"],
+    ids=["n 0", "missing checkpoint, output in a missing folder", "bad suffix", "missing checkpoint"],
 )
 def test_bad_sample_arguments_fail_in_one_line(tmp_path, capsys, args, phrase):
     """`sample` refuses bad counts, paths and checkpoints with one error line and exit 2."""
@@ -226,6 +227,28 @@ def test_bad_sample_arguments_fail_in_one_line(tmp_path, capsys, args, phrase):
     assert stop.value.code == 2
     (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert line.startswith("error:") and phrase in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be created for refused input"
+
+
+def test_output_paths_are_checked_before_work_starts(tmp_path):
+    """Output files and folders: missing parents are created; a file where a folder must be, a folder given as a
+    file, or a place that takes no files (a special file system) is one LabError naming the path."""
+    from lab.errors import LabError, check_output_folder, check_output_path
+
+    assert check_output_path(tmp_path / "a" / "b" / "x.png", (".png",)) == tmp_path / "a" / "b" / "x.png"
+    assert (tmp_path / "a" / "b").is_dir() and not list((tmp_path / "a" / "b").iterdir())  # the probe is gone
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for call, phrase in [
+        (lambda: check_output_path("/proc/x.png", (".png",)), "output folder /proc: cannot write there"),
+        (lambda: check_output_path(afile / "x.png", (".png",)), "is a file, not a folder"),
+        (lambda: check_output_path(tmp_path / "a.png" if (tmp_path / "a.png").mkdir() is None else "", (".png",)),
+         "is a folder"),
+        (lambda: check_output_folder(afile, "--run.root"), f"--run.root {afile}: is a file, not a folder"),
+        (lambda: check_output_folder("/proc/runs", "--run.root"), "--run.root /proc/runs: cannot write there"),
+    ]:  # fmt: skip
+        with pytest.raises(LabError, match=re.escape(phrase)):
+            call()
 
 
 def test_real_cli_exit_code_and_single_line(tmp_path):
