@@ -15,6 +15,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     import torch
 
     ckpt = Path(path)
+    if ckpt.is_dir():
+        found = sorted(str(p) for p in ckpt.rglob("*.ckpt"))
+        hint = f": e.g. {', '.join(found[-2:])}" if found else " (there is none under it)"
+        raise LabError(f"checkpoint {ckpt} is a folder: give a checkpoint file{hint}")
     if not ckpt.is_file():
         raise LabError(f"checkpoint {ckpt} does not exist")
     try:
@@ -41,11 +45,14 @@ def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
 
 def checkpoint_class(path: Path, checkpoint: dict[str, Any]) -> type:
     """The LightningModule class a checkpoint written by the suite's CLI was trained with."""
-    class_path = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+    hyper = checkpoint.get("hyper_parameters") or {}
+    class_path = hyper.get("_class_path")
     if class_path is None:
+        names = ", ".join(sorted(hyper)[:6]) or "none"
         raise LabError(
-            f"{path} was not written by the suite's `fit` (its hyperparameters name no model class); "
-            "load it with <Family>.load_from_checkpoint instead"
+            f"{path} names no model class, so this CLI cannot rebuild it (its hyperparameters: {names}): written "
+            "by another entry point (gan_lab and rnn_lab each read their own fit's checkpoints) or not by the "
+            "suite; load it there or with <Class>.load_from_checkpoint"
         )
     module_name, _, class_name = class_path.rpartition(".")
     try:
@@ -92,4 +99,9 @@ def find_checkpoint(run_folder: Path, which: str) -> Path:
         found = sorted((version / "checkpoints").glob(pattern))
         if found:
             return found[-1]
-    raise LabError(f"--ckpt_path {which}: no {pattern} under {run_folder}/version_*/checkpoints/ (train it first)")
+    there = sorted(str(p.relative_to(run_folder)) for v in versions for p in (v / "checkpoints").glob("*.ckpt"))
+    if there:
+        raise LabError(f"--ckpt_path {which}: no {pattern} under {run_folder}/version_*/checkpoints/; it holds "
+                       f"{', '.join(there[-3:])} (give one of them as --ckpt_path, or `last`)")  # fmt: skip
+    raise LabError(f"--ckpt_path {which}: no checkpoint under {run_folder}/version_*/checkpoints/ (no run of "
+                   "this name has finished an epoch under this --run.root: train it first)")  # fmt: skip

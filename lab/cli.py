@@ -25,7 +25,13 @@ from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from lab.checkpoint import checkpoint_callback, find_checkpoint, read_checkpoint, state_dict_mismatch
+from lab.checkpoint import (
+    checkpoint_callback,
+    checkpoint_class,
+    find_checkpoint,
+    read_checkpoint,
+    state_dict_mismatch,
+)
 from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, check_output_folder, fail
 from lab.loggers import WANDB_SUMMARIES, finish_wandb, make_wandb_logger, resumable_csv_logger, wandb_offline
 from lab.paths import run_dir
@@ -159,6 +165,11 @@ class LabCLI(LightningCLI):
             trained = self._checkpoint.get("hyper_parameters", {}).get("_class_path")
             if expected and trained and expected != trained:
                 fail(f"checkpoint {ckpt_path} was trained by {trained}, but the config builds {expected}")
+            if expected and not trained:  # a model chosen by class_path needs a checkpoint that names its class
+                try:
+                    checkpoint_class(Path(ckpt_path), self._checkpoint)
+                except LabError as err:
+                    fail(str(err))
 
     def instantiate_classes(self) -> None:
         try:

@@ -195,11 +195,17 @@ def test_corrupt_and_foreign_checkpoints_fail_in_one_line(tmp_path, capsys):
     text.write_text("hello")
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"_class_path": "gan_lab.gan.GAN"}}, foreign)
+    other_lab = tmp_path / "lstm.ckpt"  # what rnn_lab's fit writes: no model class among its hyperparameters
+    torch.save({"state_dict": {}, "hyper_parameters": {"cell": "lstm", "hidden_dim": 128}}, other_lab)
+    folder = tmp_path / "a_run"
+    (folder / "checkpoints").mkdir(parents=True)
     for path, reason in [
         (truncated, "corrupt, truncated"),
         (text, "corrupt, truncated"),
         (tmp_path / "missing.ckpt", "does not exist"),
         (foreign, "trained by gan_lab.gan.GAN"),
+        (other_lab, "names no model class, so this CLI cannot rebuild it (its hyperparameters: cell, hidden_dim)"),
+        (folder, f"checkpoint {folder} is a folder: give a checkpoint file (there is none under it)"),
     ]:
         with pytest.raises(SystemExit) as stop:
             gan_main(wgan_args(tmp_path, 1, f"--ckpt_path={path}"))
@@ -207,6 +213,21 @@ def test_corrupt_and_foreign_checkpoints_fail_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and reason in err[0], err
     assert not list(tmp_path.glob("*/version_*")), "nothing may be written for a refused run"
+
+
+def test_ckpt_path_last_or_best_says_which_checkpoints_exist(tmp_path):
+    """`--ckpt_path best` where the run kept no best checkpoint names the ones it has; with none, it says so."""
+    from lab.checkpoint import find_checkpoint
+    from lab.errors import LabError
+
+    run = tmp_path / "wgan-default-s0"
+    (run / "version_0" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(LabError, match="no checkpoint under .* train it first"):
+        find_checkpoint(run, "best")
+    (run / "version_0" / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    with pytest.raises(LabError, match=r"no best-\*\.ckpt .*it holds version_0/checkpoints/last\.ckpt"):
+        find_checkpoint(run, "best")
+    assert find_checkpoint(run, "last") == run / "version_0" / "checkpoints" / "last.ckpt"
 
 
 # Short runs (2 epochs of 6 batches, configs/tiny.yaml, metrics and images off) whose weights are checked two ways:
