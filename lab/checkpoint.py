@@ -103,5 +103,7 @@ def find_checkpoint(run_folder: Path, which: str) -> Path:
     if there:
         raise LabError(f"--ckpt_path {which}: no {pattern} under {run_folder}/version_*/checkpoints/; it holds "
                        f"{', '.join(there[-3:])} (give one of them as --ckpt_path, or `last`)")  # fmt: skip
-    raise LabError(f"--ckpt_path {which}: no checkpoint under {run_folder}/version_*/checkpoints/ (no run of "
-                   "this name has finished an epoch under this --run.root: train it first)")  # fmt: skip
+    raise LabError(
+        f"--ckpt_path {which}: no {pattern} under {run_folder}/version_*/checkpoints/, nor any other "
+        "checkpoint (no run of this name has finished an epoch under this --run.root: train it first)"
+    )

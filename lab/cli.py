@@ -25,26 +25,15 @@ from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from lab.checkpoint import (
-    checkpoint_callback,
-    checkpoint_class,
-    find_checkpoint,
-    read_checkpoint,
-    state_dict_mismatch,
-)
+from lab.checkpoint import checkpoint_callback, checkpoint_class, find_checkpoint, read_checkpoint, state_dict_mismatch
 from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, check_output_folder, fail
 from lab.loggers import WANDB_SUMMARIES, finish_wandb, make_wandb_logger, resumable_csv_logger, wandb_offline
 from lab.paths import run_dir
 from lab.startup import resume_gc
+from lab.usage import LIGHTNING_COMMANDS, offer
 
 # Manual-optimization modules run under these instead of Lightning's DDP wrapper (lab/strategy.py).
 DDP_TO_GRADIENT_SYNC = {"ddp": "gan_ddp", "ddp_spawn": "gan_ddp_spawn"}
-# Lightning's subcommands that the suite offers (predict is not: the labs' own commands write samples or reports)
-LIGHTNING_COMMANDS = {
-    "fit": "train a model into <run.root>/<family>-<variant>-s<seed>/version_N (--ckpt_path last|best resumes)",
-    "validate": "metrics of a checkpoint (--ckpt_path) on the validation split",
-    "test": "metrics of a checkpoint (--ckpt_path) on the test split",
-}
 
 # ckpt_path values that Lightning resolves itself rather than reading a file.
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
@@ -228,11 +217,11 @@ class LabCLI(LightningCLI):
         if trainer_config.get("default_root_dir") is not None:
             fail(f"--trainer.default_root_dir is not used here: runs go to --run.root (now {run.root}), each in "
                  f"<root>/{self.run_name()}/version_N; set --run.root instead")  # fmt: skip
+        self._version = self.resume_version()  # a checkpoint that is not there is refused before the folder is made
         try:
             check_output_folder(run.root, "--run.root")
         except LabError as err:
             fail(str(err))
-        self._version = self.resume_version()
         logger = trainer_config.get("logger")
         if logger is not False:
             # ours first (the CSV logger fixes the run directory), a user's loggers added after them, never instead
@@ -291,13 +280,6 @@ class LabCLI(LightningCLI):
             print(f"Run directory: {run_dir(self.trainer)}")
 
 
-def usage(prog: str, descriptions: dict[str, str]) -> str:
-    """Every subcommand with its one line: what ``prog`` prints with no subcommand (exit 2) and above ``--help``."""
-    width = max(map(len, descriptions)) + 2
-    lines = [f"usage: {prog} <command> [options]   ({prog} <command> --help for its options)"]
-    return "\n".join(lines + [f"  {name:<{width}}{text}" for name, text in descriptions.items()])
-
-
 def main(
     model_class: type[LightningModule] | None,
     datamodule_class: type[LightningDataModule] | None,
@@ -332,15 +314,7 @@ def main(
         resume_gc()  # a command of its own runs with the collector on
         commands[argv[0]](argv[1:])
         return
-    listing = usage(prog, {**LIGHTNING_COMMANDS, **(descriptions or {})})
-    if not argv:
-        print(listing, file=sys.stderr)
-        raise SystemExit(2)
-    if argv[0] in ("-h", "--help"):
-        print(listing + "\n")
-    if argv[0] == "predict":
-        fail(f"{prog} predict is not offered; the commands are {', '.join([*LIGHTNING_COMMANDS, *commands])}"
-             + (f" ({predict_hint})" if predict_hint else ""))  # fmt: skip
+    offer(argv, prog, {**LIGHTNING_COMMANDS, **(descriptions or {})}, predict_hint)
     try:
         LabCLI(model_class, datamodule_class, args=args, parser_kwargs={"prog": prog} if prog else None, **cli_kwargs)
     except DivergenceError as err:

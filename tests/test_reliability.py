@@ -222,7 +222,7 @@ def test_ckpt_path_last_or_best_says_which_checkpoints_exist(tmp_path):
 
     run = tmp_path / "wgan-default-s0"
     (run / "version_0" / "checkpoints").mkdir(parents=True)
-    with pytest.raises(LabError, match="no checkpoint under .* train it first"):
+    with pytest.raises(LabError, match=r"no best-\*\.ckpt under .*nor any other checkpoint .* train it first"):
         find_checkpoint(run, "best")
     (run / "version_0" / "checkpoints" / "last.ckpt").write_bytes(b"x")
     with pytest.raises(LabError, match=r"no best-\*\.ckpt .*it holds version_0/checkpoints/last\.ckpt"):
