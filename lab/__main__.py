@@ -96,10 +96,20 @@ def main(argv: list[str] | None = None) -> None:
         root = check_output_folder(args.runs, "--runs")
         from lab.experiment.launch import launch
 
-        found = launch(exp, runs, root, results, args.address or None, args.rerun_stale, args.wandb)
+        built: list = []
+        found = launch(
+            exp,
+            runs,
+            root,
+            results,
+            args.address or None,
+            args.rerun_stale,
+            args.wandb,
+            then=lambda _: built.append(table.build(exp, results, runs[0].instance, runs[0].overrides)),
+        )
     except LabError as err:
         fail(str(err))
-    text, folder = table.build(exp, results, runs[0].instance, runs[0].overrides)
+    text, folder = built[0] if built else table.build(exp, results, runs[0].instance, runs[0].overrides)
     wandb_rows = [r for r in found if r.get("status") == "finished" and r.get("config")]
     print("\n" + text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
     failed = [r for r in found if r.get("status") != "finished"]

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,10 @@ def describe(exp: Experiment, record: dict[str, Any]) -> str:
 
 
 def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, address: str | None,
-           rerun_stale: bool = False, wandb: bool | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Runs ``specs`` and returns their records (reused or new), in ``specs``' order."""
+           rerun_stale: bool = False, wandb: bool | None = None,
+           then: Callable[[list[dict[str, Any]]], Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Runs ``specs`` and returns their records (reused or new), in ``specs``' order; ``then(records)`` (the table)
+    runs in a thread while Ray shuts down, and is waited for."""
     start = time.perf_counter()
     repo = Path.cwd()
     token = os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token"
@@ -119,6 +122,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
                     return
 
     guardians: list[subprocess.Popen] = []
+    after: threading.Thread | None = None
     resources: dict[str, Any] = {}
 
     def ensure_ray() -> dict[str, Any]:
@@ -145,7 +149,11 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             raise resolved["error"]
         current = records.code_version(records.code_files(str(repo)), str(repo))
         cluster = address or ""  # a private instance's own address is not worth keeping
-        return _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster)
+        found = _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster)
+        if then is not None:
+            after = threading.Thread(target=then, args=(found,))
+            after.start()
+        return found
     finally:
         import ray
 
@@ -156,6 +164,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             guardian.wait()
         while TEMP:
             shutil.rmtree(TEMP.pop(), ignore_errors=True)
+        if after is not None:
+            after.join()
 
 
 def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster):
