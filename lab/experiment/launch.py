@@ -109,7 +109,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
     if address and "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or Path(token).is_file()):
         os.environ["RAY_AUTH_MODE"] = "token"  # a client sends its token only when told to (Ray 2.60): before import
     paths = [records.record_path(results, spec.instance, spec.name) for spec in specs]
-    maybe_done = all((r := records.read(p)) and r.get("status") == "finished" for p in paths)
+    saved = [records.read(path) for path in paths]  # read once: what may be reused, and whether Ray is needed at all
+    maybe_done = all(r and r.get("status") == "finished" for r in saved)
     resolved: dict[str, Any] = {}
 
     def resolve_all() -> None:  # one resolve per variant: the seed only changes seed_everything
@@ -149,7 +150,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             raise resolved["error"]
         current = records.code_version(records.code_files(str(repo)), str(repo))
         cluster = address or ""  # a private instance's own address is not worth keeping
-        found = _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster)
+        found = _launch(exp, specs, paths, saved, runs, current, rerun_stale, wandb, start, resolved, ensure_ray,
+                        cluster)  # fmt: skip
         if then is not None:
             after = threading.Thread(target=then, args=(found,))
             after.start()
@@ -168,14 +170,13 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             after.join()
 
 
-def _launch(exp, specs, paths, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster):
+def _launch(exp, specs, paths, saved_records, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster):
     outcomes: dict[int, dict[str, Any]] = {}
     todo = []
-    for index, (spec, path) in enumerate(zip(specs, paths, strict=True)):
+    for index, (spec, path, saved) in enumerate(zip(specs, paths, saved_records, strict=True)):
         config = {**resolved[spec.variant], "seed_everything": spec.seed}
         run_group = config.pop("run", {}) or {}
         key = records.config_key(config)
-        saved = records.read(path)
         if saved and saved.get("status") == "finished" and saved.get("key") == key:
             if not (rerun_stale and records.is_stale(saved)):
                 outcomes[index] = {**saved, "reused": True}
@@ -221,6 +222,7 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
                 "name": spec.name, "metrics": metrics, "extra": extra, "key": key}  # fmt: skip
         pending[task.remote(body)] = (index, spec, path, config, key, extra)
     durations: list[float] = []
+    packages = records.packages()  # the same for every run of this launch
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         index, spec, path, config, key, extra = pending.pop(ready[0])
@@ -228,7 +230,7 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
                 "seed": spec.seed, "lab": spec.lab, "key": key, "overrides": list(spec.overrides), "config": config,
                 "budget": exp.budget,
                 "command": " ".join(["python", "-m", spec.lab, "fit", *spec.args]), "code_version": current,
-                "packages": records.packages(), "device": "gpu" if "--trainer.accelerator=gpu" in extra else "cpu",
+                "packages": packages, "device": "gpu" if "--trainer.accelerator=gpu" in extra else "cpu",
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wandb": wandb_on[index]}  # fmt: skip
         try:
             result = ray.get(ready[0])

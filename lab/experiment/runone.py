@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab.checkpoint import find_checkpoint, read_checkpoint
+from lab.errors import LabError
+
 
 def _die_with_parent() -> None:
     """In the child before exec: SIGKILL when the worker that started it dies (Linux), so a killed launcher or worker
@@ -26,14 +29,15 @@ def _die_with_parent() -> None:
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
-    found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+    """The run folder's ``last.ckpt`` (its newest version's), or None."""
+    try:
+        return find_checkpoint(run_dir, "last")
+    except LabError:
+        return None
 
 
 def checkpoint_step(path: Path) -> int:
-    import torch
-
-    return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
+    return int(read_checkpoint(path).get("global_step", 0))
 
 
 def attempt_seconds(run_dir: Path) -> float:
@@ -66,7 +70,7 @@ def summarize(run_dir: Path, metrics: list[tuple]) -> dict[str, Any]:
         "best": best,
         "reached": reached,
         "global_step": checkpoint_step(last) if (last := last_checkpoint(run_dir)) else None,  # optimizer steps
-        "epochs": (run.last("epoch") or 0) + 1 if run.last("epoch") is not None else None,
+        "epochs": epoch + 1 if (epoch := run.last("epoch")) is not None else None,
         "checkpoints": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/checkpoints/*.ckpt")),
         "images": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/**/*.png"))[-20:],
     }

@@ -112,7 +112,7 @@ def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] 
         n = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
         lines.append(f"| {label} | {n} | {cells} | {row['seconds']:.0f} |")
     for pub in exp.published:
-        cells = " | ".join(_published(pub.get("values", {}).get(m.key), m.digits) for m in exp.metrics)
+        cells = " | ".join(_published(pub.get("values", {}).get(m.key)) for m in exp.metrics)
         lines.append(f"| *{pub['label']}* ({pub['source']}) | {pub.get('n', '')} | {cells} | |")
     notes = ["Mean ± half-width of the 95% Student-t interval over n seeds; *italic* rows are published figures."]
     if any(row["stale"] for row in table):
@@ -120,7 +120,7 @@ def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] 
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 
-def _published(value: Any, digits: int) -> str:
+def _published(value: Any) -> str:
     if value is None:
         return "—"
     return f"*{value}*"
