@@ -53,8 +53,8 @@ class _ModesCallback(EpochCallback):
 
 
 class MixtureModes(_ModesCallback):
-    """Modes captured (``val/modes``, and ``val/modes_strict``: modes holding >= 20% of their uniform share of the HQ
-    points), HQ % and reverse KL on a 2-D mixture, plus scatter PNGs and a strip over training.
+    """Modes captured (``val/modes``, and ``val/modes_gated``: modes holding >= 20% of the HQ points the true mixture
+    would put there), HQ % and reverse KL on a 2-D mixture, plus scatter PNGs and a strip over training.
 
     Reads ``centres`` and ``std`` from the trainer's datamodule (``GaussianMixtureDataModule``) and samples with
     ``pl_module.sample(n, z)`` from a fixed noise batch. Writes ``modes/epoch_NNNN.png`` and, at the end of fit,

@@ -45,6 +45,9 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
             ``progress/generator_steps`` keep their meaning.
     """
 
+    scored_by = "mixture"  # samples scored by modes and HQ points (callbacks.modes.MixtureModes)
+    checkpoint_min_interval_s = 10.0  # epochs last a fraction of a second: last.ckpt at most every 10 s
+
     def __init__(
         self,
         kind: str = "ring",

@@ -90,6 +90,8 @@ class MNISTDataModule(LightningDataModule):
         shuffle: shuffle the training batches.
     """
 
+    scored_by = "mnist"  # samples scored by the MNIST classifier: FID / KID / IS, classes (gan_lab.generator)
+
     def __init__(
         self,
         data_dir: str | None = None,

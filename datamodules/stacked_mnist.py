@@ -48,6 +48,8 @@ class StackedMNISTDataModule(LightningDataModule):
         seed: seed of the index table (independent of the model seed).
     """
 
+    scored_by = "stacked_mnist"  # samples scored by modes of 1,000 (callbacks.modes.StackedMNISTModes)
+
     def __init__(
         self,
         data_dir: str | None = None,

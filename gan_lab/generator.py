@@ -47,8 +47,9 @@ class ImageGeneratorMixin:
     Subclasses set ``latent_dim``, ``image_shape``, ``value_range`` and implement ``generate(z)``.
 
     ``configure_callbacks`` attaches the sample-grid and interpolation callbacks (init arg ``sample_every_n_epochs``,
-    0 turns them off) and, for MNIST-shaped images, FID / IS / class coverage (``callbacks.metrics.GenerativeMetrics``;
-    init args ``metrics_every_n_epochs`` and ``metrics_samples``) rather than a ``callbacks:`` list repeated in every
+    0 turns them off) to image data and, where the datamodule declares ``scored_by = "mnist"``, FID / IS / class
+    coverage (``callbacks.metrics.GenerativeMetrics``; init args ``metrics_every_n_epochs`` and ``metrics_samples``)
+    rather than a ``callbacks:`` list repeated in every
     family YAML: every image family gets them for free, a one-line override changes the cadence, and one of these
     callbacks given explicitly in ``trainer.callbacks`` wins (it is then not added twice).
     """
@@ -90,24 +91,42 @@ class ImageGeneratorMixin:
             self.train(was_training)  # type: ignore[attr-defined]
 
     @property
-    def checkpoint_monitor(self) -> tuple[Any, ...] | None:
-        """The metric that picks the best checkpoint: FID on MNIST, HQ points on 2-D mixtures, modes on Stacked
-        MNIST (None when the run computes none of them: only ``last.ckpt`` is kept)."""
-        if len(self.image_shape) == 1:
-            return ("val/hq_percent", "max")
-        if tuple(self.image_shape) == (1, 28, 28) and self.metrics_every_n_epochs > 0:
-            return ("val/fid", "min", self.metrics_every_n_epochs)  # compared on the epochs that compute FID
-        return ("val/modes", "max") if tuple(self.image_shape) == (3, 28, 28) else None
+    def wandb_tags(self) -> tuple[str, ...]:
+        """W&B tags beside the family and the dataset: the generator's ``backbone`` (``mlp``, ``conv``, ``mixture``)."""
+        backbone = getattr(getattr(self, "generator", None), "backbone", None)
+        return (backbone,) if backbone else ()
+
+    def scored_by(self) -> str | None:
+        """What the data's samples are scored by, as its datamodule declares (``scored_by``: ``mnist``,
+        ``stacked_mnist`` or ``mixture``): the datamodule given to ``check_datamodule`` (the CLI's), else the
+        trainer's; None without one (then no metric callbacks and only ``last.ckpt``)."""
+        datamodule = getattr(self, "_checked_datamodule", None)
+        if datamodule is None:
+            try:
+                datamodule = self.trainer.datamodule  # type: ignore[attr-defined]
+            except RuntimeError:  # not attached to a trainer
+                datamodule = None
+        return getattr(datamodule, "scored_by", None)
+
+    def check_datamodule(self, datamodule: Any) -> None:
+        """Remembers the datamodule, whose ``scored_by`` picks the metric callbacks and the best checkpoint's metric
+        (the CLI calls this before the trainer is built)."""
+        self._checked_datamodule = datamodule
 
     @property
-    def checkpoint_min_interval_s(self) -> float:
-        """``last.ckpt`` at most every this many seconds: 2-D mixture epochs last a fraction of a second (100 writes
-        would cost a ring run more than its evaluations), image epochs write every epoch."""
-        return 10.0 if len(self.image_shape) == 1 else 0.0
+    def checkpoint_monitor(self) -> tuple[Any, ...] | None:
+        """The metric that picks the best checkpoint, by what the data is scored by: FID on MNIST (on the epochs that
+        compute it), HQ points on 2-D mixtures, modes on Stacked MNIST (None when the run computes none of them: only
+        ``last.ckpt`` is kept)."""
+        scored_by = self.scored_by()
+        if scored_by == "mnist":
+            return ("val/fid", "min", self.metrics_every_n_epochs) if self.metrics_every_n_epochs > 0 else None
+        return {"mixture": ("val/hq_percent", "max"), "stacked_mnist": ("val/modes", "max")}.get(scored_by or "")
 
     def configure_callbacks(self) -> list[Callback]:
-        if len(self.image_shape) != 3:
-            return []  # not images (e.g. 2-D points)
+        scored_by = self.scored_by()
+        if scored_by not in ("mnist", "stacked_mnist"):
+            return []  # not images (2-D points: the config's MixtureModes draws them), or no data declared
         from callbacks.interpolation import LatentInterpolation
         from callbacks.metrics import GenerativeMetrics
         from callbacks.samples import SampleGrid
@@ -119,7 +138,7 @@ class ImageGeneratorMixin:
                 SampleGrid(every_n_epochs=self.sample_every_n_epochs),
                 LatentInterpolation(every_n_epochs=self.sample_every_n_epochs),
             ]
-        if self.metrics_every_n_epochs > 0 and tuple(self.image_shape) == (1, 28, 28):
+        if self.metrics_every_n_epochs > 0 and scored_by == "mnist":
             wanted.append(GenerativeMetrics(every_n_epochs=self.metrics_every_n_epochs, **self._metrics_sizes()))
         return [cb for cb in wanted if not issubclass(type(cb), present)]
 

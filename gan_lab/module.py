@@ -182,8 +182,9 @@ class GANModule(ImageGeneratorMixin, LightningModule):
         return self.discriminator(images if packed else pack(images, self.packing))
 
     def check_datamodule(self, datamodule: Any) -> None:
-        """Refuses a datamodule whose ``batch_size`` is not divisible by ``packing`` (the CLI calls this before
-        anything is written)."""
+        """Remembers the datamodule (``ImageGeneratorMixin.check_datamodule``) and refuses one whose ``batch_size`` is
+        not divisible by ``packing`` (the CLI calls this before anything is written)."""
+        super().check_datamodule(datamodule)
         batch_size = getattr(datamodule, "batch_size", None)
         if isinstance(batch_size, int) and batch_size % self.packing:
             raise ValueError(f"batch_size {batch_size} is not divisible by the packing degree {self.packing}")

@@ -167,13 +167,17 @@ class LabCLI(LightningCLI):
             fail(cause_text(err))
         resume_gc()  # the set-up's objects live as long as the process: the collector leaves them from here on
 
-    def after_instantiate_classes(self) -> None:
-        check = getattr(self.model, "check_datamodule", None)  # a model may refuse its data before anything runs
+    def _check_datamodule(self) -> None:
+        """The model sees its data before the trainer is built: it may refuse it, and what the data declares (what
+        its samples are scored by) may pick the model's metrics and its best checkpoint's monitor."""
+        check = getattr(self.model, "check_datamodule", None)
         if callable(check) and self.datamodule is not None:
             try:
                 check(self.datamodule)
             except INPUT_ERRORS as err:
                 fail(cause_text(err))
+
+    def after_instantiate_classes(self) -> None:
         checkpoint = getattr(self, "_checkpoint", None)
         if checkpoint is not None:
             problem = state_dict_mismatch(self.model.state_dict(), checkpoint["state_dict"])
@@ -183,10 +187,12 @@ class LabCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
         from pytorch_lightning.callbacks import ModelCheckpoint
 
+        self._check_datamodule()
         given = [*callbacks, *(config.get("callbacks") or [])]
         if config.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in given):
-            monitor = getattr(self.model, "checkpoint_monitor", None)
-            callbacks.append(checkpoint_callback(monitor, getattr(self.model, "checkpoint_min_interval_s", 0.0)))
+            monitor = getattr(self.model, "checkpoint_monitor", None)  # the model's, from what its data declares
+            interval = getattr(self.datamodule, "checkpoint_min_interval_s", 0.0)  # tiny epochs: fewer writes
+            callbacks.append(checkpoint_callback(monitor, interval))
         return super()._instantiate_trainer(config, callbacks)
 
     def resume_version(self) -> int | None:
@@ -256,10 +262,8 @@ class LabCLI(LightningCLI):
         if run.wandb:
             family = self.family()
             dataset = type(self.datamodule).__name__.removesuffix("DataModule").lower()
-            generator = getattr(self.model, "generator", None)
-            module = type(generator).__module__ if generator is not None else ""
-            backbone = module.rpartition(".")[2] if ".nets." in module else None  # mlp, conv, mixture
-            tags = list(dict.fromkeys(t for t in (family, backbone, dataset, *run.tags) if t))
+            declared = getattr(self.model, "wandb_tags", ())  # what the model says it is made of (e.g. mlp)
+            tags = list(dict.fromkeys(t for t in (family, *declared, dataset, *run.tags) if t))
             wandb_id = run.wandb_id or self._previous_wandb_id(Path(loggers[0].log_dir), version)
             extra = {"id": wandb_id, "resume": "allow"} if wandb_id else {}
             group, job_type = run.group or family, run.job_type or run.variant

@@ -21,7 +21,7 @@ WANDB_SUMMARIES = {
     "val/is_inception": "max,last",
     "val/classes_covered": "max,last",
     "val/modes": "max,last",
-    "val/modes_strict": "max,last",
+    "val/modes_gated": "max,last",
     "val/hq_percent": "max,last",
     "val/acc": "max,last",
 }

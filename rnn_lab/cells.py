@@ -237,6 +237,12 @@ def lstm_unrolled(x: Tensor, weights: tuple[Tensor, Tensor, Tensor, Tensor]) -> 
     return hs, cs
 
 
+def gate_biases(module: nn.Module) -> tuple[Tensor, Tensor]:
+    """A cell's (bias_ih, bias_hh), gates stacked along dim 0 as torch stacks them, for either implementation."""
+    params = module.rnn if isinstance(module, TorchCell) else module
+    return (params.bias_ih_l0, params.bias_hh_l0) if isinstance(module, TorchCell) else (params.bias_ih, params.bias_hh)
+
+
 def make_cell(
     cell: str,
     implementation: str,
@@ -281,15 +287,12 @@ def make_cell(
         raise ValueError(f"chrono_t_max needs a gated cell (lstm, gru) and a length >= 3; got {chrono_t_max} for "
                          f"{cell}")  # fmt: skip
     if implementation == "torch":
-        module = TorchCell(cell, input_size, hidden_size, recurrent_init, nonlinearity)
-        params = module.rnn
-        bias_ih, bias_hh = params.bias_ih_l0, params.bias_hh_l0
+        module: nn.Module = TorchCell(cell, input_size, hidden_size, recurrent_init, nonlinearity)
     elif cell == "rnn":
         module = VanillaRNN(input_size, hidden_size, recurrent_init, nonlinearity)
-        bias_ih, bias_hh = module.bias_ih, module.bias_hh
     else:
         module = {"lstm": LSTM, "gru": GRU}[cell](input_size, hidden_size, recurrent_init)
-        bias_ih, bias_hh = module.bias_ih, module.bias_hh
+    bias_ih, bias_hh = gate_biases(module)
     if chrono_t_max is not None:
         chrono_bias_(cell, bias_ih, bias_hh, hidden_size, chrono_t_max)
     elif cell == "lstm":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import torch
 from pytorch_lightning import LightningModule
 from pytorch_lightning.cli import OptimizerCallable
@@ -9,7 +11,8 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lab.errors import check_optimizer
-from rnn_lab.cells import lstm_unrolled, make_cell, recurrent_weights
+from rnn_lab.cells import gate_biases, lstm_unrolled, make_cell, recurrent_weights
+from rnn_lab.inits import chrono_bias_
 
 
 class SequenceClassifier(LightningModule):
@@ -29,7 +32,8 @@ class SequenceClassifier(LightningModule):
             sweep measured it better for every cell (docs/rnn.md, init ablation).
         nonlinearity: the vanilla RNN's activation, ``tanh`` or ``relu`` (``relu`` + ``identity``: the IRNN).
         chrono_t_max: chrono initialisation of the LSTM's / GRU's gate biases for dependencies up to this many steps
-            (Tallec and Ollivier 2018); None keeps ``forget_bias`` (LSTM) and torch's biases.
+            (Tallec and Ollivier 2018); ``seq_len``: up to the data's sequence length (T_max = L, drawn once the data
+            module is known); None keeps ``forget_bias`` (LSTM) and torch's biases.
         optimizer: the optimizer, chosen by ``class_path`` in YAML (default Adam, lr 1e-3).
     """
 
@@ -44,7 +48,7 @@ class SequenceClassifier(LightningModule):
         forget_bias: float = 1.0,
         recurrent_init: str = "orthogonal",
         nonlinearity: str = "tanh",
-        chrono_t_max: int | None = None,
+        chrono_t_max: int | Literal["seq_len"] | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
     ) -> None:
         super().__init__()
@@ -56,14 +60,22 @@ class SequenceClassifier(LightningModule):
         check_optimizer(optimizer, "optimizer")
         self.embedding = None if one_hot else nn.Embedding(num_classes, embedding_dim)
         input_size = num_classes if one_hot else embedding_dim
+        self.chrono_from_data = chrono_t_max == "seq_len"
+        if self.chrono_from_data and cell == "rnn":
+            raise ValueError("chrono_t_max needs a gated cell (lstm, gru); the rnn cell has no gate biases")
         self.cell = make_cell(cell, implementation, input_size, hidden_dim, forget_bias, recurrent_init, nonlinearity,
-                              chrono_t_max)  # fmt: skip
+                              None if self.chrono_from_data else chrono_t_max)  # fmt: skip
         self.head = nn.Linear(hidden_dim, num_classes)
         self.accuracy = nn.ModuleDict(
             {stage: MulticlassAccuracy(num_classes, average="micro") for stage in ("train_", "val_", "test_")}
         )  # keys get a suffix: ModuleDict refuses names like "train" that clash with Module attributes
 
     checkpoint_monitor = ("val/acc", "max")  # the best checkpoint is the most accurate on validation
+
+    def check_datamodule(self, datamodule: Any) -> None:
+        """With ``chrono_t_max: seq_len``, draws the chrono biases for the data's length (T_max = L)."""
+        if self.chrono_from_data:
+            chrono_bias_(self.cell_name, *gate_biases(self.cell), self.hparams.hidden_dim, max(3, datamodule.seq_len))
 
     @property
     def family(self) -> str:

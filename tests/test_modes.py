@@ -18,7 +18,7 @@ def test_all_samples_at_the_centres(centres, std):
     """Samples exactly at every centre, evenly: all modes, 100% HQ, reverse KL 0."""
     samples = centres.repeat(100, 1)
     stats = mixture_mode_stats(samples, centres, std)
-    assert stats["modes"] == stats["modes_strict"] == len(centres)
+    assert stats["modes"] == stats["modes_gated"] == len(centres)
     assert stats["hq_percent"] == pytest.approx(100.0)
     assert stats["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
 
@@ -44,23 +44,38 @@ def test_points_between_modes_are_not_hq():
     """Points midway between ring modes are low quality and capture nothing; reverse KL is then NaN."""
     mid = (RING + RING.roll(1, 0)) / 2
     stats = mixture_mode_stats(mid, RING, 0.01)
-    assert stats["modes"] == stats["modes_strict"] == 0 and stats["hq_percent"] == 0.0
+    assert stats["modes"] == stats["modes_gated"] == 0 and stats["hq_percent"] == 0.0
     assert math.isnan(stats["reverse_kl"])
 
 
-def test_strict_count_needs_a_fifth_of_the_uniform_share():
-    """On the 8-ring with 800 HQ points (uniform share 100): modes holding 20 points count as strict, 19 or 1 do not;
-    the protocol's count takes every mode with a point."""
-    per_mode = torch.tensor([20, 19, 1, 0, 190, 190, 190, 190])  # 800 HQ points
-    samples = torch.cat([RING[k].repeat(int(n), 1) for k, n in enumerate(per_mode)])
+def test_gated_count_needs_a_fifth_of_what_the_true_mixture_puts_there():
+    """On the 8-ring with 1,000 samples the true mixture puts 1000 * (1 - e^-4.5) / 8 = 123.6 HQ points in each mode:
+    a mode holding 25 points passes the 20% gate (24.7), 24 or 1 do not; the protocol's count takes every mode with a
+    point. Low-quality points raise the expectation (more samples) without adding HQ points."""
+    per_mode = torch.tensor([25, 24, 1, 0, 150, 150, 150, 150])  # 650 HQ points
+    samples = torch.cat([RING[k].repeat(int(n), 1) for k, n in enumerate(per_mode)] + [torch.full((350, 2), 5.0)])
     stats = mixture_mode_stats(samples, RING, 0.01)
     assert stats["counts"] == per_mode.tolist()
-    assert stats["modes"] == 7 and stats["modes_strict"] == 5
-    assert mixture_mode_stats(samples, RING, 0.01, strict_fraction=0.0)["modes_strict"] == 7  # 0: the protocol's
-    low_quality = torch.full((1000, 2), 5.0)  # far from every mode: not HQ, so not in n_hq
-    assert mixture_mode_stats(torch.cat([samples, low_quality]), RING, 0.01)["modes_strict"] == 5
-    with pytest.raises(ValueError, match="strict_fraction"):
-        mixture_mode_stats(samples, RING, 0.01, strict_fraction=1.5)
+    assert stats["modes"] == 7 and stats["modes_gated"] == 5
+    assert mixture_mode_stats(samples, RING, 0.01, gate=0.0)["modes_gated"] == 7  # 0: the protocol's count
+    more_low_quality = torch.cat([samples, torch.full((1000, 2), 5.0)])  # 2,000 samples: gate 49.4
+    assert mixture_mode_stats(more_low_quality, RING, 0.01)["modes_gated"] == 4
+    with pytest.raises(ValueError, match="gate"):
+        mixture_mode_stats(samples, RING, 0.01, gate=1.5)
+
+
+def test_gated_count_is_not_fooled_by_a_uniform_cloud_on_the_grid():
+    """The 25-grid with 2,500 samples: real samples score 25 gated modes, a uniform cloud over the data's box <= 2
+    (while the protocol's count gives it 20 or more), all mass on one mode 1."""
+    from gan_lab.baselines import mixture_baselines
+
+    rows = {row["label"]: row for row in mixture_baselines("grid", seeds=[0, 1, 2])}
+    for seed_stats in rows["real samples"]["runs"]:
+        assert seed_stats["val/modes_gated"] == 25
+    for seed_stats in rows["uniform cloud over the box"]["runs"]:
+        assert seed_stats["val/modes_gated"] <= 2 and seed_stats["val/modes"] >= 18
+    for seed_stats in rows["one mode"]["runs"]:
+        assert seed_stats["val/modes_gated"] == seed_stats["val/modes"] == 1
 
 
 def test_reverse_kl_matches_scipy_entropy():

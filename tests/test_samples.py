@@ -6,6 +6,8 @@ from pytorch_lightning import Trainer
 from callbacks.interpolation import LatentInterpolation, interpolation_path, slerp
 from callbacks.metrics import GenerativeMetrics
 from callbacks.samples import SampleGrid
+from datamodules.mnist import MNISTDataModule
+from datamodules.stacked_mnist import StackedMNISTDataModule
 from gan_lab.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_lab.wgan import WGANGP
 
@@ -53,6 +55,8 @@ def test_module_attaches_callbacks_unless_given(tmp_path):
     """configure_callbacks adds SampleGrid, LatentInterpolation and the metrics, but not a type the trainer has."""
     module = tiny_module()
     module.trainer = Trainer(default_root_dir=tmp_path, logger=False, callbacks=[SampleGrid(nrow=2)])
+    assert module.configure_callbacks() == []  # no data declared what its samples are scored by
+    module.check_datamodule(MNISTDataModule)  # declares scored_by = "mnist"
     added = module.configure_callbacks()
     assert [type(cb) for cb in added] == [LatentInterpolation, GenerativeMetrics]
     assert added[1].n_samples == module.metrics_samples == 10000  # a full run: the usual FID sample size
@@ -62,3 +66,6 @@ def test_module_attaches_callbacks_unless_given(tmp_path):
     assert [type(cb) for cb in module.configure_callbacks()] == [GenerativeMetrics]
     module.metrics_every_n_epochs = 0
     assert module.configure_callbacks() == []
+    module.sample_every_n_epochs = 1
+    module.check_datamodule(StackedMNISTDataModule)  # images without the MNIST metrics
+    assert [type(cb) for cb in module.configure_callbacks()] == [SampleGrid, LatentInterpolation]

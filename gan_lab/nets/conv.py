@@ -20,6 +20,8 @@ class DCGenerator(nn.Module):
         output_activation: tanh (data in [-1, 1]) or sigmoid (data in [0, 1]); none for logits.
     """
 
+    backbone = "conv"  # a W&B tag of runs with this generator
+
     def __init__(
         self,
         latent_dim: int = 100,

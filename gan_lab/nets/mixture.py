@@ -75,6 +75,8 @@ class MixtureGenerator(nn.Module):
         init_std: Linear weights from N(0, init_std) and zero biases (the protocol: 0.02); None: PyTorch's default.
     """
 
+    backbone = "mixture"  # a W&B tag of runs with this generator
+
     def __init__(
         self,
         latent_dim: int = 16,

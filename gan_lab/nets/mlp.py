@@ -36,6 +36,8 @@ class MLPGenerator(nn.Module):
         output_activation: tanh (data in [-1, 1]), sigmoid (data in [0, 1]) or none (logits, for a VAE decoder).
     """
 
+    backbone = "mlp"  # a W&B tag of runs with this generator
+
     def __init__(
         self,
         latent_dim: int = 100,

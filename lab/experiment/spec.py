@@ -19,7 +19,7 @@ import yaml
 from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "order", "axes", "figure"}  # fmt: skip
+          "key_metric", "published", "gpu", "order", "axes", "figure", "baselines", "rank"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 
 
@@ -70,6 +70,8 @@ class Experiment:
     gpu: bool = True  # a GPU per run where the cluster has GPUs
     order: int = 100  # the section's place in RESULTS.md
     figure: dict[str, Any] = field(default_factory=dict)  # with axes: {x: <var>, lines: [<axis>, ...]}
+    baselines: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: reference rows
+    rank: list[str] = field(default_factory=list)  # metric keys that order the variants' rows (best first)
     path: Path | None = None
 
     def runs(self, seeds: list[int] | None = None, variants: list[str] | None = None,
@@ -195,4 +197,5 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
         key_metric=str(data.get("key_metric", metrics[0].key)), published=list(data.get("published") or []),
         description=str(data.get("description", "")), gpu=bool(data.get("gpu", True)), path=path,
         order=int(data.get("order", 100)), figure=dict(data.get("figure") or {}),
+        baselines=dict(data.get("baselines") or {}), rank=list(data.get("rank") or []),
     )  # fmt: skip

@@ -99,7 +99,31 @@ def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},  # fmt: skip
             "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
         })  # fmt: skip
-    return out
+    for key in reversed(exp.rank):  # best first by the first rank key, ties by the next
+        better = next(m.higher for m in exp.metrics if m.key == key)
+        out.sort(key=lambda row: _order(row["values"][key], better))
+    return out + baseline_rows(exp)
+
+
+def _order(values: list[Any], higher: bool) -> float:
+    """Sort key of a row by one metric: its mean, best first; rows without a value last."""
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    return (-1 if higher else 1) * statistics.fmean(finite) if finite else math.inf
+
+
+def baseline_rows(exp: Experiment) -> list[dict[str, Any]]:
+    """The reference rows that ``baselines: {function, args}`` computes for the experiment's seeds (real samples,
+    trivial generators), scored by the same code as the runs; shown in italics below the variants."""
+    if not exp.baselines:
+        return []
+    import importlib
+
+    module, _, name = exp.baselines["function"].rpartition(".")
+    made = getattr(importlib.import_module(module), name)(seeds=exp.seeds, **exp.baselines.get("args", {}))
+    return [{"variant": "baseline", "label": f"*{row['label']}*", "n": len(row["runs"]), "failed": 0, "stale": False,
+             "seeds": exp.seeds, "seconds": math.nan,
+             "values": {m.key: [run.get(m.key, math.nan) for run in row["runs"]] for m in exp.metrics}}
+            for row in made]  # fmt: skip
 
 
 def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] = ()) -> str:
@@ -110,11 +134,15 @@ def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] 
         cells = " | ".join(cell(m, row["values"][m.key])[0] for m in exp.metrics)
         label = row["label"] + (f" {STALE}" if row["stale"] else "")
         n = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
-        lines.append(f"| {label} | {n} | {cells} | {row['seconds']:.0f} |")
+        seconds = "" if math.isnan(row["seconds"]) else f"{row['seconds']:.0f}"
+        lines.append(f"| {label} | {n} | {cells} | {seconds} |")
     for pub in exp.published:
         cells = " | ".join(_published(pub.get("values", {}).get(m.key)) for m in exp.metrics)
         lines.append(f"| *{pub['label']}* ({pub['source']}) | {pub.get('n', '')} | {cells} | |")
-    notes = ["Mean ± half-width of the 95% Student-t interval over n seeds; *italic* rows are published figures."]
+    notes = [
+        "Mean ± half-width of the 95% Student-t interval over n seeds; *italic* rows are references: baselines"
+        " scored by the same code on as many seeds, then published figures."
+    ]
     if any(row["stale"] for row in table):
         notes.append(f"{STALE}: made by other code than the current one (`--rerun-stale` runs them again).")
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
@@ -154,7 +182,7 @@ def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> No
     metric = next(m for m in exp.metrics if m.key == exp.key_metric)
     x_var, line_axes, panel_axis = exp.figure["x"], exp.figure.get("lines", []), exp.figure.get("panels")
     lines: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
-    for row in table:
+    for row in (row for row in table if row["variant"] in exp.variants):  # baselines have no x
         variant = exp.variants[row["variant"]]
         label = (variant["axes"][panel_axis] if panel_axis else "", ", ".join(variant["axes"][a] for a in line_axes))
         values = [v for v in row["values"][metric.key] if v is not None and not math.isnan(v)]
@@ -212,7 +240,7 @@ def figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> None:
         mean, half = interval(values)
         ax.errorbar([i], [mean], yerr=[[half or 0]], fmt="o", color="C0", capsize=4)
         ax.scatter([i + 0.15] * len(values), values, s=10, color="C1", alpha=0.7)
-    ax.set_xticks(range(len(table)), [row["label"] for row in table], rotation=30, ha="right")
+    ax.set_xticks(range(len(table)), [row["label"].strip("*") for row in table], rotation=30, ha="right")
     ax.set_ylabel(metric.label)
     ax.set_title(f"{exp.name}: {metric.label} (mean, 95% interval; dots: seeds)", fontsize=9)
     fig.tight_layout()

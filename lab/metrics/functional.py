@@ -9,8 +9,9 @@ Mode-collapse metrics, Definitions (mixtures, after PacGAN, Lin et al. 2018, and
   (``n_sigma`` = 3);
 - a mode is *captured* when at least one HQ point has it as nearest centre (out of 2,500 generated points): the
   protocol's count, ``modes``;
-- ``modes_strict`` counts a mode only when it holds at least ``strict_fraction`` (20%) of its uniform share of the HQ
-  points, ``count_k >= 0.2 * n_hq / K`` (and at least one point), so a few stray points do not make a mode;
+- ``modes_gated`` counts a mode only when it holds at least ``gate`` (20%) of the HQ points the true mixture would
+  put there in as many samples, ``count_k >= 0.2 * N * (1 - exp(-n_sigma^2 / 2)) / K`` (and at least one point): a
+  uniform cloud over the box, a few stray points, or low-quality mass cannot make a mode (docs/modes.md);
 - *reverse KL* is ``KL(p || u) = sum_k p_k log(K p_k)``, where ``p`` is the histogram of the HQ points over the
   K modes (normalised by the number of HQ points; terms with ``p_k = 0`` count 0) and ``u`` is uniform over the K
   modes. It is 0 when the HQ points are spread evenly over all modes and ``log K`` when they all sit in one mode;
@@ -67,26 +68,27 @@ def kl_to_uniform(counts: torch.Tensor) -> float:
 
 
 def mixture_mode_stats(
-    samples: torch.Tensor, centres: torch.Tensor, std: float, n_sigma: float = 3.0, strict_fraction: float = 0.2
+    samples: torch.Tensor, centres: torch.Tensor, std: float, n_sigma: float = 3.0, gate: float = 0.2
 ) -> dict:
-    """Modes captured (the protocol's count and the strict one), HQ percentage and reverse KL of ``samples``
-    ``(N, 2)`` against ``centres`` ``(K, 2)``.
+    """Modes captured (the protocol's count and the quality-gated one), HQ percentage and reverse KL of ``samples``
+    ``(N, 2)`` against ``centres`` ``(K, 2)`` of an isotropic mixture with equal weights and std ``std``.
 
     Returns:
-        ``{"modes": int, "modes_strict": int, "hq_percent": float, "reverse_kl": float, "counts": list[int]}``
-        (``counts``: HQ points per mode; ``modes_strict``: modes with ``count_k >= strict_fraction * n_hq / K``
-        and ``count_k >= 1``).
+        ``{"modes": int, "modes_gated": int, "hq_percent": float, "reverse_kl": float, "counts": list[int]}``
+        (``counts``: HQ points per mode; ``modes_gated``: modes with ``count_k >= 1`` and ``count_k >= gate * N *
+        P(HQ) / K``, where ``P(HQ) = 1 - exp(-n_sigma^2 / 2)`` is a true sample's chance of being HQ in 2-D).
     """
-    if not 0.0 <= strict_fraction <= 1.0:
-        raise ValueError(f"strict_fraction must be in [0, 1], got {strict_fraction}")
+    if not 0.0 <= gate <= 1.0:
+        raise ValueError(f"gate must be in [0, 1], got {gate}")
     samples = samples.detach().float().cpu()
     centres = centres.float().cpu()
     distance, nearest = torch.cdist(samples, centres).min(dim=1)  # (N,), (N,)
     high_quality = distance <= n_sigma * std
     counts = torch.bincount(nearest[high_quality], minlength=len(centres))  # (K,)
+    expected = len(samples) * (1.0 - math.exp(-(n_sigma**2) / 2)) / len(centres)  # HQ points per mode, true mixture
     return {
         "modes": int((counts > 0).sum()),
-        "modes_strict": int(((counts > 0) & (counts >= strict_fraction * counts.sum() / len(centres))).sum()),
+        "modes_gated": int(((counts > 0) & (counts >= gate * expected)).sum()),
         "hq_percent": 100.0 * float(high_quality.float().mean()),
         "reverse_kl": kl_to_uniform(counts),
         "counts": counts.tolist(),
