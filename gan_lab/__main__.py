@@ -64,6 +64,11 @@ def main(args: list[str] | None = None) -> None:
         prog="python -m gan_lab",
         descriptions=DESCRIPTIONS,
         predict_hint="samples: python -m gan_lab sample --ckpt CKPT --n 64 --out grid.png",
+        next_steps=[
+            "python -m gan_lab sample --ckpt {ckpt} --n 64 --out {run}/samples.png   (a grid of 64 samples)",
+            "python -m gan_lab evaluate --ckpt {ckpt}   (FID, KID, IS on 10,000 samples, written back into the run)",
+            "python -m gan_lab report {run}   (curves, tables and grids on one page)",
+        ],
         **cli_options(),
     )
 

@@ -151,7 +151,9 @@ class GANModule(ImageGeneratorMixin, LightningModule):
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         self.ema_decay = ema_decay
         self.generator_ema = (
-            AveragedModel(generator, multi_avg_fn=partial_ema(ema_decay), use_buffers=True) if ema_decay > 0 else None
+            AveragedModel(generator, multi_avg_fn=partial_ema(ema_decay), use_buffers=True).requires_grad_(False)
+            if ema_decay > 0
+            else None  # an average of weights, never trained by a gradient
         )
         self.critic_steps = 0  # critic steps taken so far; the n_critic phase is derived from it (saved in checkpoints)
         self.automatic_optimization = False

@@ -75,18 +75,15 @@ def checkpoint_callback(monitor: tuple[str, ...] | None, min_interval_s: float =
     """The suite's checkpointing (``lab.last_checkpoint.LastCheckpoint``): ``last.ckpt`` at the end of every epoch (at
     most once every ``min_interval_s`` seconds) and of training, and the best by ``monitor`` (key, "min"|"max"[,
     every_n_epochs: the cadence at which the module computes that key]), top-1, as ``best-epoch=NNN.ckpt``, compared
-    every epoch; with a cadence > 1 or without a monitor, only ``last.ckpt``."""
+    on the epochs that compute the key (from its first evaluation on); without a monitor, only ``last.ckpt``."""
     from lab.last_checkpoint import LastCheckpoint
 
     if monitor is None:
         return LastCheckpoint(min_interval_s, save_top_k=0)
     key, mode, *every = monitor
-    if every and every[0] > 1:
-        # a key computed every few epochs is stale in between: comparing it every epoch would be meaningless
-        return LastCheckpoint(min_interval_s, save_top_k=0)
     return LastCheckpoint(
-        min_interval_s, monitor=key, mode=mode, save_top_k=1, filename="best-epoch={epoch:03d}",
-        auto_insert_metric_name=False,
+        min_interval_s, every[0] if every else 1, monitor=key, mode=mode, save_top_k=1,
+        filename="best-epoch={epoch:03d}", auto_insert_metric_name=False,
     )  # fmt: skip
 
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -26,8 +25,10 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
 from lab.checkpoint import checkpoint_callback, checkpoint_class, find_checkpoint, read_checkpoint, state_dict_mismatch
+from lab.console import ParameterSummary, quiet_lightning, run_summary
 from lab.errors import INPUT_ERRORS, DivergenceError, LabError, cause_text, check_output_folder, fail
 from lab.loggers import WANDB_SUMMARIES, finish_wandb, make_wandb_logger, resumable_csv_logger, wandb_offline
+from lab.parse_errors import OneLineErrorParser, shorten_parser_message  # noqa: F401 (tests)
 from lab.paths import run_dir
 from lab.startup import resume_gc
 from lab.usage import LIGHTNING_COMMANDS, offer
@@ -37,40 +38,6 @@ DDP_TO_GRADIENT_SYNC = {"ddp": "gan_ddp", "ddp_spawn": "gan_ddp_spawn"}
 
 # ckpt_path values that Lightning resolves itself rather than reading a file.
 LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
-
-
-class OneLineErrorParser(LightningArgumentParser):
-    """A LightningArgumentParser whose parse errors are one line on stderr and exit status 2."""
-
-    def error(self, message: str, ex: Exception | None = None):  # type: ignore[override]
-        if not self.exit_on_error:
-            return super().error(message, ex)
-        fail(shorten_parser_message(message))
-
-
-def shorten_parser_message(message: str) -> str:
-    """One line from jsonargparse's nested messages: the unknown key or the expected type, with where it is."""
-    text = str(message)
-    keys = re.findall(r'[Kk]ey "([^"]+)"', text)
-    classes = re.findall(r"class_path '([^']+)'", text)
-    unknown = re.findall(r"(?:Option|option) '([^']+)'(?: is not accepted)?", text)
-    if unknown and ("not accepted" in text or "does not accept" in text):
-        owner = classes[-1] if classes else (keys[0] if keys else "")
-        return f'unknown key "{unknown[-1]}"' + (f" for {owner}" if owner else "") + " (check its spelling)"
-    choices = re.findall(r"Expected a typing\.Literal\[([^\]]*)\]", text)
-    given = re.search(r"(?:Given|Got) value: (.*)", text)
-    if choices and given:  # a value outside a fixed set (e.g. trainer.precision): list the set, strings first
-        options = [
-            o.strip().strip("'") for group in sorted(choices, key=lambda c: "'" not in c) for o in group.split(",")
-        ]
-        key = keys[-1] if keys else "value"
-        return f"{key} must be one of {', '.join(dict.fromkeys(options))}, got {given.group(1).strip()!r}"
-    expected = [name for name in re.findall(r"Expected a <class '([^']+)'>", text) if name != "NoneType"]
-    if expected:
-        given = re.search(r"(?:Given|Got) value: (.*)", text)
-        key = keys[-1] if keys else "value"
-        return f'key "{key}": expected {expected[0]}' + (f", got {given.group(1).strip()!r}" if given else "")
-    return " ".join(line.strip(" -") for line in text.splitlines() if line.strip(" -"))
 
 
 class SaveConfigToLoggers(SaveConfigCallback):
@@ -97,9 +64,13 @@ class LabCLI(LightningCLI):
         *args, **kwargs: as LightningCLI.
     """
 
-    def __init__(self, *args: Any, links: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, links: Sequence[tuple[str, str]] = (), next_steps: Sequence[str] = (), **kwargs: Any
+    ) -> None:
         from lab.strategy import register
 
+        quiet_lightning()
+        self._next_steps = tuple(next_steps)  # printed after fit, {ckpt} and {run} filled in (lab.console)
         register()  # gan_ddp / gan_ddp_spawn, where a CLI is built (never on import)
         logging.getLogger("lightning_fabric.utilities.seed").setLevel(logging.WARNING)  # no "Seed set to 0" line
         self._links = tuple(links)
@@ -185,7 +156,7 @@ class LabCLI(LightningCLI):
                 fail(f"checkpoint {self.config[self.subcommand].ckpt_path} does not fit this model: {problem}")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
-        from pytorch_lightning.callbacks import ModelCheckpoint
+        from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary
 
         self._check_datamodule()
         given = [*callbacks, *(config.get("callbacks") or [])]
@@ -193,6 +164,8 @@ class LabCLI(LightningCLI):
             monitor = getattr(self.model, "checkpoint_monitor", None)  # the model's, from what its data declares
             interval = getattr(self.datamodule, "checkpoint_min_interval_s", 0.0)  # tiny epochs: fewer writes
             callbacks.append(checkpoint_callback(monitor, interval))
+        if config.get("enable_model_summary") is not False and not any(isinstance(c, ModelSummary) for c in given):
+            callbacks.append(ParameterSummary())
         return super()._instantiate_trainer(config, callbacks)
 
     def resume_version(self) -> int | None:
@@ -282,6 +255,10 @@ class LabCLI(LightningCLI):
     def before_fit(self) -> None:
         if self.trainer.is_global_zero and self.trainer.loggers:
             print(f"Run directory: {run_dir(self.trainer)}")
+
+    def after_fit(self) -> None:
+        if self.trainer.is_global_zero and self.trainer.loggers and not self.trainer.fast_dev_run:
+            print(run_summary(self.trainer, run_dir(self.trainer), self._next_steps))
 
 
 def main(

@@ -26,12 +26,17 @@ class LastCheckpoint(ModelCheckpoint):
             many seconds of wall time, except at the end of training (0: every epoch). Tiny models whose epochs last a
             fraction of a second set a few seconds: a killed run then loses at most that much training, and the run
             does not spend its time writing checkpoints.
+        monitor_every_n_epochs: the cadence at which the module computes the monitored key (FID every 5 epochs):
+            the best is compared after those epochs and after the last one, when the key is fresh, from its first
+            evaluation on (Lightning's ``every_n_epochs`` would skip a last epoch off the cadence).
         **kwargs: ModelCheckpoint's arguments (``save_last`` is always True).
     """
 
-    def __init__(self, min_interval_s: float = 0.0, **kwargs) -> None:
+    def __init__(self, min_interval_s: float = 0.0, monitor_every_n_epochs: int = 1, **kwargs) -> None:
+        if monitor_every_n_epochs > 1:
+            kwargs["every_n_epochs"] = 0  # Lightning's own top-k saves off: on_train_epoch_end below decides
         super().__init__(save_last=True, **kwargs)
-        self.min_interval_s = min_interval_s
+        self.min_interval_s, self.monitor_every_n_epochs = min_interval_s, monitor_every_n_epochs
         self._last_step = -1  # the global step that last.ckpt holds
         self._last_time = time.monotonic()
 
@@ -50,6 +55,11 @@ class LastCheckpoint(ModelCheckpoint):
     # saves there (writing earlier would make Lightning skip its top-k save as "already saved at this step").
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
+        if self.monitor and self.monitor_every_n_epochs > 1 and not self._should_skip_saving_checkpoint(trainer):
+            epoch = trainer.current_epoch + 1  # the metric callbacks have run (checkpoint callbacks run last)
+            last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+            if epoch % self.monitor_every_n_epochs == 0 or last or trainer.should_stop:
+                self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
         if self._should_save_on_train_epoch_end(trainer):
             self._write_last(trainer)
 

@@ -49,13 +49,20 @@ def make_wandb_logger(save_dir: str, name: str, project: str, group: str, tags: 
     """A WandbLogger that never prompts: offline (one line says how to sync) unless a key or WANDB_MODE is set."""
     from pytorch_lightning.loggers import WandbLogger
 
+    forced = not wandb_key_available() and not os.environ.get("WANDB_MODE")  # offline by the suite, not the user
     offline = wandb_offline()
-    if offline:
+    os.environ.setdefault("WANDB_SILENT", "true")  # wandb's banner and history: the run's summary says what matters
+    if forced:
         print(
             f"W&B: no API key, logging offline under {save_dir}/wandb/; upload later with "
             f"`wandb sync {save_dir}/wandb/offline-run-*` (set WANDB_API_KEY or WANDB_MODE to change this)."
         )
-    return WandbLogger(project=project, name=name, group=group, tags=tags, save_dir=save_dir, offline=offline, **kwargs)
+    logger = WandbLogger(project=project, name=name, group=group, tags=tags, save_dir=save_dir, offline=offline,
+                         **kwargs)  # fmt: skip
+    init = getattr(logger, "_wandb_init", {})  # Lightning 2.6 passes anonymous=None, which wandb 0.31 warns about
+    if init.get("anonymous") is None:
+        init.pop("anonymous", None)
+    return logger
 
 
 def finish_wandb() -> None:

@@ -91,3 +91,25 @@ def test_min_interval_also_throttles_the_last_written_beside_each_new_best(tmp_p
     found = fit(tmp_path, callback, max_epochs=3)
     assert found == {"best-epoch=002.ckpt": (2, 12), "last.ckpt": (3, 12)}
     assert paths == ["best-epoch=000.ckpt", "best-epoch=001.ckpt", "best-epoch=002.ckpt", "last.ckpt"]
+
+
+class EveryThird(Falling):
+    """Logs a falling score only after every third epoch and after the last, as FID every few epochs is logged."""
+
+    def on_train_epoch_end(self) -> None:
+        epoch = self.current_epoch + 1
+        if epoch % 3 == 0 or epoch == self.trainer.max_epochs:
+            self.log("score", -float(self.current_epoch))
+
+
+@pytest.mark.parametrize(("max_epochs", "best"), [(2, 1), (7, 2)])
+def test_best_follows_a_metric_computed_every_few_epochs_from_its_first_evaluation(tmp_path, max_epochs, best):
+    """A score computed after epochs 3, 6 and the last: best-epoch is the first evaluation (the score falls after),
+    a run shorter than the cadence still gets a best checkpoint from its last epoch, and last.ckpt is the end."""
+    callback = checkpoint_callback(("score", "max", 3))
+    trainer = Trainer(default_root_dir=tmp_path, callbacks=[callback], logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, max_epochs=max_epochs)  # fmt: skip
+    trainer.fit(EveryThird(with_validation=False))
+    names = sorted(path.name for path in Path(callback.dirpath).glob("*.ckpt"))
+    assert names == [f"best-epoch={best:03d}.ckpt", "last.ckpt"]
+    assert torch.load(Path(callback.dirpath) / "last.ckpt", weights_only=True)["epoch"] == max_epochs - 1
