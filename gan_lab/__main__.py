@@ -16,7 +16,7 @@ COMMANDS: dict[str, str] = {
 }
 DESCRIPTIONS = {
     "sample": "images from a checkpoint: a PNG grid or a .pt tensor (--ckpt, --n, --out)",
-    "evaluate": "FID, KID, IS and class coverage of a checkpoint, written back into its run (--ckpt)",
+    "evaluate": "scores of a checkpoint (--ckpt, written back into its run) or of saved samples (--samples FILE.pt)",
     "report": "one page comparing runs: curves, tables over seeds, sample grids (RUN_DIR... or --root)",
 }
 

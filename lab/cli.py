@@ -170,7 +170,8 @@ class LabCLI(LightningCLI):
 
     def resume_version(self) -> int | None:
         """For ``--ckpt_path last|best`` (resolved here to a file of this run's newest version) or a checkpoint file
-        of this run: the version it belongs to, which ``fit`` continues (same metrics.csv, same W&B run)."""
+        of this run: the version it belongs to, which ``fit`` continues and ``validate`` / ``test`` write into (same
+        metrics.csv, same W&B run: ``report`` shows one run with its test metrics)."""
         subcommand = self.subcommand
         ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt:
@@ -186,7 +187,7 @@ class LabCLI(LightningCLI):
         else:
             path = Path(ckpt)
         version = path.resolve().parent.parent
-        if subcommand == "fit" and version.parent == folder.resolve() and version.name.startswith("version_"):
+        if version.parent == folder.resolve() and version.name.startswith("version_"):  # fit, validate, test
             return int(version.name.split("_")[1])
         return None
 

@@ -30,7 +30,8 @@ def test_manual_implementation_fits(tmp_path):
 
 @pytest.mark.slow
 def test_fit_then_test_as_a_subprocess(tmp_path):
-    """`python -m rnn_lab fit ...` exits 0 and writes metrics under the run name; `test` on its checkpoint exits 0."""
+    """`python -m rnn_lab fit ...` exits 0 and writes metrics under the run name; `test` on its checkpoint exits 0
+    and writes its metrics into the same run (no second version folder), after the training rows."""
     result = run_module("rnn_lab", "fit", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = tmp_path / "lstm-tiny-s0" / "version_0"
@@ -40,6 +41,9 @@ def test_fit_then_test_as_a_subprocess(tmp_path):
         "rnn_lab", "test", *_base(CONFIGS / "rnn" / "lstm.yaml", tmp_path), "--ckpt_path", str(checkpoint)
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["version_0"]
+    text = (run_dir / "metrics.csv").read_text()
+    assert "test/acc" in text and "val/acc" in text
 
 
 @pytest.mark.slow
