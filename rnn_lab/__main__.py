@@ -59,6 +59,9 @@ def run(args: list[str] | None = None) -> None:
         prog="python -m rnn_lab",
         descriptions=descriptions,
         predict_hint="a checkpoint's accuracy: python -m rnn_lab test --ckpt_path CKPT ...",
+        next_steps=[
+            "python -m rnn_lab test --config {run}/config.yaml --ckpt_path {ckpt}   (test accuracy, into this run)",
+        ],
         **cli_options(),
     )
 
