@@ -17,6 +17,7 @@ more slowly.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import torch
@@ -105,8 +106,8 @@ class GradientFlow(Callback):
     """Records ||∂L/∂h_t|| (and an LSTM's ||∂L/∂c_t||) on a fixed batch of long palindromes at the start and the end
     of training.
 
-    Logs ``gradient_flow/<when>_first_over_last`` (= ||∂L/∂h_1|| / ||∂L/∂h_T||) to every logger, adds the plot to
-    W&B when it is active, and saves ``gradient_flow.png`` and ``gradient_flow.csv`` in the run directory.
+    Logs ``gradient_flow/<when>_first_over_last`` (= ||∂L/∂h_1|| / ||∂L/∂h_T||) and its log10 to every logger, adds
+    the plot to W&B when it is active, and saves ``gradient_flow.png`` and ``gradient_flow.csv`` in the run directory.
 
     Args:
         seq_len: input steps of the probe sequences.
@@ -127,8 +128,10 @@ class GradientFlow(Callback):
             self.curves[f"{getattr(module, 'family', 'model')} {state} ({when})"] = norms
         norms = curves["h_t"]
         ratio = (norms[0] / norms[-1].clamp_min(1e-38)).item()
+        values = {f"gradient_flow/{when}_first_over_last": ratio,
+                  f"gradient_flow/{when}_log10_first_over_last": math.log10(max(ratio, 1e-300))}  # fmt: skip
         for logger in trainer.loggers:
-            logger.log_metrics({f"gradient_flow/{when}_first_over_last": ratio}, step=scalar_step(trainer))
+            logger.log_metrics(values, step=scalar_step(trainer))
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._record(trainer, pl_module, "start")

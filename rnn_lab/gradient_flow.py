@@ -1,12 +1,12 @@
 """``python -m rnn_lab gradient-flow`` (``make gradient-flow``): ||∂L/∂h_t|| (and the LSTM's ||∂L/∂c_t||) per cell and
-recurrent init, at initialisation and optionally after ``--train_steps`` training steps; one PNG and a CSV beside it.
+recurrent init, at initialisation; one PNG and a CSV beside it. After training, the same curves come from the
+``GradientFlow`` callback of ordinary ``fit`` runs: ``make experiment E=gradient_flow`` (no training path here).
 
 The probe is a fixed batch of palindromes with ``--seq_len`` input digits, the loss the cross-entropy on the last
 output (callbacks.gradient_flow), measured on a float64 copy of each model so that values far below float32's
 smallest normal number (1e-38) do not underflow to 0. The LSTM's c_t comes from an unroll in plain autograd ops of
 the cell's own weights (rnn_lab.cells.lstm_unrolled), since nn.LSTM hands c_t back beside h_t rather than under it.
-Training (``--train_steps``) uses the Lightning Trainer on palindromes of the same length, Adam at ``--lr`` (the
-configs' 1e-3) and clipping at norm 10. For each tanh RNN the command also prints the bound
+For each tanh RNN the command also prints the bound
 ||∂h_T/∂h_t|| <= (||W_hh||_2 · max tanh')^(T-t) = ||W_hh||_2^(T-t) (tanh' <= 1) with the measured spectral norm
 of W_hh.
 """
@@ -14,9 +14,6 @@ of W_hh.
 from __future__ import annotations
 
 import argparse
-import logging
-import warnings
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +26,6 @@ from rnn_lab.inits import RECURRENT_INITS
 if TYPE_CHECKING:  # Lightning loads only once the arguments are checked
     from rnn_lab.classifier import SequenceClassifier
 
-CLIP = 10.0  # max-norm gradient clipping while training, as in configs/rnn/*.yaml
-
 
 def parse_args(args: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rnn_lab gradient-flow", description=__doc__.split("\n\n")[0])
@@ -39,16 +34,11 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--recurrent_init", nargs="*", default=["default"],
                         help=f"recurrent weights' init, one or more of {', '.join(RECURRENT_INITS)}")  # fmt: skip
     parser.add_argument("--seq_len", type=int, default=100, help="input steps of the probe sequences")
-    parser.add_argument("--batch_size", type=int, default=128, help="probe sequences (and training batch size)")
+    parser.add_argument("--batch_size", type=int, default=128, help="probe sequences")
     parser.add_argument("--hidden_dim", type=int, default=128)
     parser.add_argument("--forget_bias", type=float, default=1.0, help="initial LSTM forget-gate bias")
     parser.add_argument("--implementation", default="torch", choices=IMPLEMENTATIONS)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the probe batch and the training")
-    parser.add_argument("--train_steps", type=int, default=0,
-                        help="also measure after N Adam steps on palindromes of --seq_len inputs")  # fmt: skip
-    parser.add_argument(
-        "--lr", type=float, default=1e-3, help=f"Adam learning rate of --train_steps (clipping {CLIP:g})"
-    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the probe batch")
     parser.add_argument("--output", default="runs/gradient-flow/gradient_flow.png", help="PNG path (a CSV goes beside)")
     parser.error = lambda message: fail(message)  # type: ignore[method-assign]
     opts = parser.parse_args(args)
@@ -62,8 +52,6 @@ def parse_args(args: list[str]) -> argparse.Namespace:
             one_of("--recurrent_init", init, RECURRENT_INITS)
         if opts.seq_len < 2 or opts.batch_size < 1 or opts.hidden_dim < 1:
             raise LabError("--seq_len must be >= 2, --batch_size and --hidden_dim >= 1")
-        if opts.train_steps < 0 or opts.lr <= 0:
-            raise LabError(f"--train_steps must be >= 0 and --lr > 0; got {opts.train_steps} and {opts.lr}")
         if Path(opts.output).suffix != ".png":
             raise LabError(f"--output {opts.output} must end with .png")
         Path(opts.output).parent.mkdir(parents=True, exist_ok=True)  # the last check: nothing written before it
@@ -72,33 +60,6 @@ def parse_args(args: list[str]) -> argparse.Namespace:
         fail(str(err))
     opts.cells, opts.recurrent_init = list(dict.fromkeys(opts.cells)), list(dict.fromkeys(opts.recurrent_init))
     return opts
-
-
-def train(model: SequenceClassifier, seq_len: int, steps: int, batch_size: int, seed: int) -> float:
-    """``steps`` optimizer steps (the model's Adam, clipping at CLIP) on palindromes with ``seq_len`` input digits,
-    drawn from the training split of a PalindromeDataModule; returns the last batch's training accuracy."""
-    from pytorch_lightning import Trainer, seed_everything
-
-    from datamodules.palindrome import PalindromeDataModule
-
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*(num_workers|LeafSpec|val_check_interval|limit_val_batches).*")
-    seed_everything(seed, verbose=False)
-    num_samples = min(max(round(1.25 * steps * batch_size), 1_000), 200_000)  # 80% train: an epoch or more
-    data = PalindromeDataModule(seq_len=seq_len + 1, num_samples=num_samples, batch_size=batch_size, seed=seed + 1)
-    trainer = Trainer(
-        accelerator="cpu",
-        max_steps=steps,
-        max_epochs=-1,
-        limit_val_batches=0,
-        gradient_clip_val=CLIP,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(model, datamodule=data)
-    return float(trainer.callback_metrics["train/acc"])
 
 
 def measure(model: SequenceClassifier, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -136,7 +97,7 @@ def main(args: list[str]) -> None:
     from rnn_lab.classifier import SequenceClassifier
 
     x, y = palindrome_batch(opts.seq_len, opts.batch_size, opts.seed)
-    stages = ["init"] + ([f"trained {opts.train_steps} steps"] if opts.train_steps else [])
+    stages = ["init"]
     panels: dict[str, dict[str, torch.Tensor]] = {stage: {} for stage in stages}
     styles, colours = {}, {"rnn h_t": "C0", "lstm h_t": "C1", "lstm c_t": "C3", "gru h_t": "C2"}
     dashes = dict(zip(RECURRENT_INITS, ("-", "--", ":", "-."), strict=False))  # a line style per init
@@ -145,12 +106,9 @@ def main(args: list[str]) -> None:
             torch.manual_seed(opts.seed)
             model = SequenceClassifier(
                 cell=cell, implementation=opts.implementation, hidden_dim=opts.hidden_dim,
-                forget_bias=opts.forget_bias, recurrent_init=init, optimizer=partial(torch.optim.Adam, lr=opts.lr),
+                forget_bias=opts.forget_bias, recurrent_init=init,
             )  # fmt: skip
             for stage in stages:
-                if stage != "init":
-                    accuracy = train(model, opts.seq_len, opts.train_steps, opts.batch_size, opts.seed)
-                    print(f"{cell} {init}: trained {opts.train_steps} steps, last batch accuracy {accuracy:.3f}")
                 for state, norms in measure(model, x, y).items():
                     label = f"{cell} {state} {init}"
                     panels[stage][label] = norms
