@@ -49,7 +49,7 @@ $(addprefix train-,$(subst _,-,$(GAN_CONFIGS))): train-%: $(STAMP)  ## train a G
 train-classifier: $(STAMP)  ## retrain the MNIST classifier behind FID/IS/coverage (lab/weights/, ~15 min on CPU)
 	$(PY) -m gan_lab.classifier $(ARGS)
 
-evaluate: $(STAMP)  ## FID, IS and class coverage of a checkpoint: make evaluate CKPT=path.ckpt [ARGS='--n 2000']
+evaluate: $(STAMP)  ## FID, KID, IS, precision/recall/density/coverage, class coverage of a checkpoint: make evaluate CKPT=path.ckpt [ARGS='--n 2000']
 	@test -n "$(CKPT)" || { echo "error: name the checkpoint: make evaluate CKPT=runs/<run>/version_0/checkpoints/<file>.ckpt" >&2; exit 2; }
 	$(PY) -m gan_lab evaluate --ckpt "$(CKPT)" $(ARGS)
 

@@ -1,4 +1,5 @@
-"""GenerativeMetrics: FID, KID, IS and class coverage of generated images during training (maths: ``lab.metrics``).
+"""GenerativeMetrics: FID, KID, IS, precision / recall / density / coverage and class coverage of generated images
+during training (maths: ``lab.metrics``).
 
 Every metric state is a torchmetrics state, so DDP ranks each generate and update their share of a fixed noise set
 and torchmetrics syncs them at ``compute``; only rank zero writes the coverage plot.
@@ -21,15 +22,17 @@ from lab.metrics.image import ImageMetrics
 
 
 class GenerativeMetrics(EpochCallback):
-    """Every ``every_n_epochs`` epochs: FID, KID, IS and class coverage of ``n_samples`` generated images.
+    """Every ``every_n_epochs`` epochs: FID, KID, IS, precision / recall / density / coverage (k = 5, on the FID
+    features) and class coverage of ``n_samples`` generated images.
 
     Reads the module only through its protocol (``latent_dim``, ``data_range``, ``sample(n, z)``). Real statistics
     come once per run from the first ``n_real`` images of the MNIST test split; the generated images come from a fixed
     noise set, so successive values differ only through the generator. Under DDP every rank generates and updates its
     share and torchmetrics sums the states; only rank zero writes the coverage plot.
 
-    Logs ``val/fid``, ``val/kid``, ``val/is`` (``_inception`` suffixed with that backbone), ``val/classes_covered``
-    and ``val/class_kl``; saves ``<run dir>/class_coverage/epoch=NNN.png``.
+    Logs ``val/fid``, ``val/kid``, ``val/is``, ``val/precision``, ``val/recall``, ``val/density``, ``val/coverage``
+    (``_inception`` suffixed with that backbone), ``val/classes_covered`` and ``val/class_kl``; saves
+    ``<run dir>/class_coverage/epoch=NNN.png``.
 
     Args:
         every_n_epochs: cadence (the last epoch is always evaluated).

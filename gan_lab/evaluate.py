@@ -1,4 +1,5 @@
-"""``python -m gan_lab evaluate --ckpt PATH``: FID, KID, IS and class coverage of a checkpoint beside real-data floors.
+"""``python -m gan_lab evaluate --ckpt PATH``: FID, KID, IS, precision / recall / density / coverage and class coverage
+of a checkpoint beside the real data.
 
 Prints one table and writes the same numbers as JSON (default: ``<checkpoint>.eval.json`` beside the checkpoint);
 when the checkpoint belongs to a run, the numbers (``eval/...``) are also added to that run: a row of its metrics.csv
@@ -8,10 +9,12 @@ when the checkpoint belongs to a run, the numbers (``eval/...``) are also added 
   the value a generator that reproduced the training data would get (not zero: two finite samples always differ);
 - ``kid`` and ``kid_floor``: the same with the Kernel Inception Distance (unbiased: comparable across N);
 - ``is`` and ``is_real``: Inception Score of the generated and of the real test images (the ceiling);
+- ``precision``, ``recall``, ``density``, ``coverage`` (Naeem et al. 2020, k = 5, on the FID features) and their
+  ``_real`` values: the same N training images vs the test images, what a generator of real digits would get;
 - ``classes_covered`` and ``class_kl``: digits the classifier finds among the samples, KL(histogram || uniform).
 
 With ``--backbone inception`` the keys are ``fid_inception`` / ``kid_inception`` / ``is_inception`` (comparable with
-papers).
+papers). ``real_floor()`` gives the real-data column alone (no checkpoint): the FID floor of docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from lab.metrics.functional import to_unit_range
 from lab.metrics.image import ImageMetrics
 
 MAX_N = 10000  # the size of the MNIST test split, which holds the real reference images
+PRDC_KEYS = {"precision": "fidelity", "recall": "diversity", "density": "fidelity", "coverage": "diversity"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +85,7 @@ def evaluate(
     data_dir: str | None = None,
     kid_subset_size: int = 1000,
 ) -> dict[str, Any]:
-    """Metrics of ``n`` samples of ``module`` (image-generator protocol) and the real-vs-real floor."""
+    """Metrics of ``n`` samples of ``module`` (image-generator protocol) beside the real data's (``real_floor``)."""
     if tuple(module.image_shape) != (1, 28, 28):
         raise LabError(f"evaluate needs a 1x28x28 MNIST generator, this checkpoint makes {tuple(module.image_shape)}")
     device = module.device
@@ -89,17 +93,12 @@ def evaluate(
         backbone, inception_weights=inception_weights, batch_size=batch_size, kid_subset_size=kid_subset_size
     ).to(device)
     suffix = metrics.suffix
-    real = mnist_images("test", n, data_dir).to(device).float() / 255  # (n, 1, 28, 28)
     gen = torch.Generator().manual_seed(seed)
-    train, _ = floor_draw(n, data_dir=data_dir, generator=gen)  # disjoint from test; the noise below follows on gen
     start = time.perf_counter()
-    metrics.update(real, real=True)
-    # Floor: training images scored as if generated, against the same real statistics.
-    metrics.update(train.to(device).float() / 255, real=False)
-    floor = metrics.compute(seed=seed)
-    metrics.reset()
+    floor = score_real(metrics, n, seed, gen, data_dir)  # the noise below follows the training-image draw on gen
+    real = mnist_images("test", n, data_dir).to(device).float() / 255  # (n, 1, 28, 28)
     metrics.update(real, real=False)
-    real_is = metrics.compute(seed=seed)
+    real_is = metrics.compute(seed=seed, with_prdc=False)  # precision etc. of a set against itself: trivial
     metrics.reset()
     noise = torch.randn(n, module.latent_dim, generator=gen)
     for z in noise.split(batch_size):
@@ -112,6 +111,7 @@ def evaluate(
             f"kid{suffix}_floor": floor[f"kid{suffix}"],
             f"is{suffix}_real": real_is[f"is{suffix}"],
             f"is{suffix}_real_std": real_is[f"is{suffix}_std"],
+            **{f"{key}{suffix}_real": floor[f"{key}{suffix}"] for key in PRDC_KEYS},
             "classes_covered_real": real_is.get("classes_covered"),
             "class_kl_real": real_is.get("class_kl"),
             "backbone": backbone,
@@ -123,6 +123,32 @@ def evaluate(
     return out
 
 
+def score_real(
+    metrics: ImageMetrics, n: int, seed: int, gen: torch.Generator, data_dir: str | None = None
+) -> dict[str, Any]:
+    """Loads the first ``n`` test images as ``metrics``' real set and scores ``n`` training images (``floor_draw`` on
+    ``gen``, seeded with ``seed``) as if generated: what a generator that reproduced the training data would get.
+    ``metrics`` is reset afterwards and keeps the real statistics."""
+    device = next(metrics.classifier.parameters()).device
+    metrics.update(mnist_images("test", n, data_dir).to(device).float() / 255, real=True)  # (n, 1, 28, 28)
+    train, _ = floor_draw(n, data_dir=data_dir, generator=gen)  # disjoint from test
+    metrics.update(train.to(device).float() / 255, real=False)
+    try:
+        return metrics.compute(seed=seed)
+    finally:
+        metrics.reset()
+
+
+@torch.no_grad()
+def real_floor(
+    backbone: str = "classifier", n: int = MAX_N, seed: int = 0, data_dir: str | None = None, **metric_args: Any
+) -> dict[str, Any]:
+    """The real-data column of ``evaluate`` without a checkpoint: ``n`` training images vs the first ``n`` test images
+    (``fid`` of it is the FID floor of docs/evaluation.md); ``metric_args`` go to ``ImageMetrics``."""
+    metrics = ImageMetrics(backbone, **metric_args)
+    return score_real(metrics, n, seed, torch.Generator().manual_seed(seed), data_dir) | {"n": n, "seed": seed}
+
+
 def format_table(result: dict[str, Any]) -> str:
     """A small text table: generated vs real for every metric."""
     s = "" if result["backbone"] == "classifier" else "_inception"
@@ -130,13 +156,15 @@ def format_table(result: dict[str, Any]) -> str:
         (f"FID{s} (lower is better)", result[f"fid{s}"], result[f"fid{s}_floor"]),
         (f"KID{s} (lower is better)", result[f"kid{s}"], result[f"kid{s}_floor"]),
         (f"IS{s} (higher is better)", result[f"is{s}"], result[f"is{s}_real"]),
+        *((f"{key}{s} ({PRDC_KEYS[key]})", result.get(f"{key}{s}"), result.get(f"{key}{s}_real")) for key in PRDC_KEYS),
         ("classes covered (of 10)", result.get("classes_covered"), result.get("classes_covered_real")),
         ("KL(classes || uniform)", result.get("class_kl"), result.get("class_kl_real")),
     ]
-    lines = [f"{'metric':<26}{'generated':>12}{'real data':>12}"]
+    lines = [f"{'metric':<32}{'generated':>12}{'real data':>12}"]
     for name, gen, real in rows:
-        lines.append(f"{name:<26}{_fmt(gen):>12}{_fmt(real):>12}")
-    lines.append(f"n={result['n']} per set, backbone={result['backbone']}; real FID/KID: the train-vs-test floor")
+        lines.append(f"{name:<32}{_fmt(gen):>12}{_fmt(real):>12}")
+    lines.append(f"n={result['n']} per set, backbone={result['backbone']}; real data: training vs test images "
+                 "(FID/KID: the floor), IS and classes: the test images")  # fmt: skip
     return "\n".join(lines)
 
 

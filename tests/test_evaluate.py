@@ -51,11 +51,12 @@ def checkpoint(tiny_run) -> Path:
 
 @pytest.mark.slow
 def test_callback_logs_its_keys_in_a_tiny_fit(tiny_run):
-    """Inside `fit`, GenerativeMetrics logs val/fid, val/is, val/classes_covered, val/class_kl and saves its plot."""
+    """Inside `fit`, GenerativeMetrics logs val/fid, val/is, val/precision, val/coverage, val/classes_covered,
+    val/class_kl and saves its plot."""
     with open(tiny_run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     logged = {key: float(row[key]) for row in rows for key in row if key.startswith("val/") and row[key]}
-    assert {"val/fid", "val/is", "val/classes_covered", "val/class_kl"} <= set(logged)
+    assert {"val/fid", "val/is", "val/classes_covered", "val/class_kl", "val/precision", "val/coverage"} <= set(logged)
     assert logged["val/fid"] > 0 and 1 <= logged["val/is"] <= 10 and 1 <= logged["val/classes_covered"] <= 10
     assert (tiny_run / "class_coverage" / "epoch=000.png").stat().st_size > 1000
 
@@ -69,7 +70,9 @@ def test_evaluate_cli_prints_and_writes_json(checkpoint, tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FID" in result.stdout and str(out) in result.stdout
     values = json.loads(out.read_text())
-    for key in ("fid", "kid", "is", "classes_covered", "class_kl", "fid_floor", "kid_floor", "is_real"):
+    keys = "fid kid is classes_covered class_kl fid_floor kid_floor is_real"
+    keys += " precision recall density coverage precision_real recall_real"
+    for key in keys.split():
         assert key in values, key
     assert 0 < values["fid_floor"] < values["fid"]  # an untrained generator is further from MNIST than MNIST itself
     assert values["kid_floor"] < values["kid"]

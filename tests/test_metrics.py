@@ -220,7 +220,8 @@ def _ddp_metrics_worker(rank: int, world_size: int, init_file: str, real, fake, 
 @pytest.mark.slow
 @pytest.mark.ddp
 def test_ddp_ranks_sum_to_the_single_process_values(tmp_path, real):
-    """Two gloo ranks, each updating half the images, give the single-process FID, IS and coverage (no rank-0 calls)."""
+    """Two gloo ranks, each updating half the images, give the single-process FID, IS, precision / recall / density /
+    coverage and class coverage (no rank-0 calls)."""
     import json
 
     import torch.multiprocessing as mp
@@ -238,3 +239,5 @@ def test_ddp_ranks_sum_to_the_single_process_values(tmp_path, real):
     assert got["fid"] == pytest.approx(expected["fid"], rel=1e-5)
     assert got["is"] == pytest.approx(expected["is"], rel=1e-5)
     assert got["class_histogram"] == expected["class_histogram"]
+    for key in ("precision", "recall", "density", "coverage"):  # from KID's feature lists, gathered over ranks
+        assert got[key] == pytest.approx(expected[key], rel=1e-9), key

@@ -1,11 +1,13 @@
 """Image metrics as thin torchmetrics classes over ``lab.metrics.functional`` and ``lab.metrics.backbones``.
 
-``ImageMetrics`` holds FID, KID, IS and class coverage of one backbone; every state is a torchmetrics state, so DDP
-ranks each update and torchmetrics syncs them at ``compute``. The real statistics are kept across ``reset``.
+``ImageMetrics`` holds FID, KID, IS, precision / recall / density / coverage (``lab.metrics.prdc``, on the features
+KID keeps) and class coverage of one backbone; every state is a torchmetrics state, so DDP ranks each update and
+torchmetrics syncs them at ``compute``. The real statistics are kept across ``reset``.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
+from torchmetrics.utilities import dim_zero_cat
 
 from lab.metrics.backbones import (
     BACKBONES,
@@ -28,6 +31,7 @@ from lab.metrics.backbones import (
     load_classifier,
 )
 from lab.metrics.functional import coverage_stats
+from lab.metrics.prdc import prdc
 
 
 class ClassCoverage(Metric):
@@ -48,7 +52,8 @@ class ClassCoverage(Metric):
 
 
 class ImageMetrics(nn.Module):
-    """FID, KID, IS and class coverage of [0, 1] images, real statistics kept across ``reset``.
+    """FID, KID, IS, precision / recall / density / coverage (k = 5) and class coverage of [0, 1] images, real
+    statistics kept across ``reset``.
 
     Args:
         backbone: 'classifier' (MNIST classifier features / logits) or 'inception' (InceptionV3).
@@ -59,6 +64,7 @@ class ImageMetrics(nn.Module):
         kid_subset_size: images per KID subset (at most the smaller of the real and generated counts); KID is the
             unbiased MMD^2 with the cubic polynomial kernel, averaged over ``kid_subsets`` random subsets.
         kid_subsets: number of KID subsets (its std is over them).
+        prdc_k: the nearest neighbour that sets the radii of precision, recall, density and coverage.
     """
 
     def __init__(
@@ -70,13 +76,14 @@ class ImageMetrics(nn.Module):
         batch_size: int = 500,
         kid_subset_size: int = 1000,
         kid_subsets: int = 100,
+        prdc_k: int = 5,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
-        if batch_size <= 0 or is_splits <= 0 or kid_subset_size < 2 or kid_subsets < 1:
-            raise ValueError("batch_size, is_splits and kid_subsets must be positive, kid_subset_size >= 2")
-        self.backbone, self.batch_size = backbone, batch_size
+        if batch_size <= 0 or is_splits <= 0 or kid_subset_size < 2 or kid_subsets < 1 or prdc_k < 1:
+            raise ValueError("batch_size, is_splits, kid_subsets and prdc_k must be positive, kid_subset_size >= 2")
+        self.backbone, self.batch_size, self.prdc_k = backbone, batch_size, prdc_k
         self.classifier = classifier if classifier is not None else load_classifier()
         self.classifier.eval().requires_grad_(False)
         if backbone == "classifier":
@@ -111,8 +118,9 @@ class ImageMetrics(nn.Module):
                 self.shared.clear()
 
     @torch.no_grad()
-    def compute(self, seed: int = 0) -> dict[str, Any]:
-        """Metrics of the generated images seen since the last ``reset``: fid, kid, is, classes_covered, ..."""
+    def compute(self, seed: int = 0, with_prdc: bool = True) -> dict[str, Any]:
+        """Metrics of the generated images seen since the last ``reset``: fid, kid, is, precision, ...,
+        classes_covered, ... (``with_prdc=False``: without precision, recall, density and coverage)."""
         n_real, n_fake = int(self.fid.real_features_num_samples), int(self.fid.fake_features_num_samples)
         self.kid.subset_size = min(self.kid_subset_size, n_real, n_fake)
         with torch.random.fork_rng(devices=[]):
@@ -128,12 +136,24 @@ class ImageMetrics(nn.Module):
             f"is{self.suffix}": float(is_mean),
             f"is{self.suffix}_std": float(is_std),
         }
+        if with_prdc:
+            out |= {f"{key}{self.suffix}": value for key, value in self.prdc().items()}
         # Always computed: a branch on this rank's own counts could leave other DDP ranks waiting in the sync.
         stats = self.coverage.compute()
         out["classes_covered"] = int(stats["classes_covered"])
         out["class_kl"] = float(stats["class_kl"])
         out["class_histogram"] = [round(float(v), 5) for v in stats["histogram"]]
         return out
+
+    def prdc(self) -> dict[str, float]:
+        """Precision, recall, density and coverage on the features KID keeps (every image seen, synced over ranks);
+        NaN when either set holds ``prdc_k`` images or fewer."""
+        kid = self.kid
+        with kid.sync_context(dist_sync_fn=kid.dist_sync_fn, process_group=kid.process_group):
+            real, fake = dim_zero_cat(kid.real_features), dim_zero_cat(kid.fake_features)  # (N, D), (M, D)
+        if min(len(real), len(fake)) <= self.prdc_k:
+            return dict.fromkeys(("precision", "recall", "density", "coverage"), math.nan)
+        return prdc(real, fake, k=self.prdc_k)
 
     def reset(self) -> None:
         """Forgets generated images (and IS features); keeps the real statistics."""
