@@ -1,5 +1,5 @@
 """``python -m gan_lab evaluate --ckpt PATH``: FID, KID, IS, precision / recall / density / coverage and class coverage
-of a checkpoint beside the real data.
+of a checkpoint beside the real data (``--samples FILE.pt``: of saved samples, ``gan_lab.evaluate_samples``).
 
 Prints one table and writes the same numbers as JSON (default: ``<checkpoint>.eval.json`` beside the checkpoint);
 when the checkpoint belongs to a run, the numbers (``eval/...``) are also added to that run: a row of its metrics.csv
@@ -41,7 +41,10 @@ PRDC_KEYS = {"precision": "fidelity", "recall": "diversity", "density": "fidelit
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan_lab evaluate", description=__doc__.splitlines()[0])
     parser.error = fail  # type: ignore[method-assign]  # one line and exit 2, like every other input error
-    parser.add_argument("--ckpt", required=True, help="checkpoint written by `python -m gan_lab fit`")
+    parser.add_argument("--ckpt", default=None, help="checkpoint written by `python -m gan_lab fit`")
+    parser.add_argument("--samples", default=None, help="or saved samples (.pt): images N x 1|3 x 28 x 28 in [0, 1] "
+                        "or points N x 2 (gan_lab.evaluate_samples), as `sample --out X.pt` writes")  # fmt: skip
+    parser.add_argument("--data", default=None, help="the mixture of --samples points: ring or grid")
     parser.add_argument("--backbone", default="classifier", help="classifier (default, MNIST) or inception (papers)")
     parser.add_argument("--n", type=int, default=MAX_N, help=f"generated and real images each (2..{MAX_N})")
     parser.add_argument("--out", default=None, help="JSON file (default: <ckpt>.eval.json beside the checkpoint)")
@@ -66,12 +69,16 @@ def check_args(args: argparse.Namespace) -> Path:
     args.kid_subset_size = min(1000, args.n) if args.kid_subset_size is None else args.kid_subset_size
     if not 2 <= args.kid_subset_size <= args.n:
         raise LabError(f"--kid-subset-size must be between 2 and --n ({args.n}), got {args.kid_subset_size}")
-    ckpt = Path(args.ckpt)
-    if not ckpt.is_file():
-        raise LabError(f"checkpoint {ckpt} does not exist")
+    if (args.ckpt is None) == (args.samples is None):
+        raise LabError("give either --ckpt (a checkpoint) or --samples (a saved .pt tensor)")
+    source = Path(args.ckpt or args.samples)
+    if args.ckpt is not None and not source.is_file():
+        raise LabError(f"checkpoint {source} does not exist")
+    if args.ckpt is not None and args.data is not None:
+        raise LabError("--data is for --samples points; a checkpoint knows its data")
     if args.backbone == "inception":
         args.inception_weights = resolve_inception_weights(args.inception_weights)  # fails in one line, never hangs
-    return check_output_path(args.out or ckpt.with_suffix(".eval.json"), (".json",))
+    return check_output_path(args.out or source.with_suffix(".eval.json"), (".json",))
 
 
 @torch.no_grad()
@@ -84,11 +91,21 @@ def evaluate(
     inception_weights: str | None = None,
     data_dir: str | None = None,
     kid_subset_size: int = 1000,
+    images: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``n`` samples of ``module`` (image-generator protocol) beside the real data's (``real_floor``)."""
+    """Metrics of ``n`` samples of ``module`` (image-generator protocol), or of saved ``images`` (N, 1, 28, 28) in
+    [0, 1] (``module`` None, ``n`` = N), beside the real data's (``real_floor``)."""
+    if images is not None:
+        return _evaluate(images, backbone, len(images), seed, batch_size, inception_weights, data_dir, kid_subset_size)
     if tuple(module.image_shape) != (1, 28, 28):
         raise LabError(f"evaluate needs a 1x28x28 MNIST generator, this checkpoint makes {tuple(module.image_shape)}")
-    device = module.device
+    return _evaluate(module, backbone, n, seed, batch_size, inception_weights, data_dir, kid_subset_size)
+
+
+def _evaluate(source: Any, backbone: str, n: int, seed: int, batch_size: int, inception_weights: str | None,
+              data_dir: str | None, kid_subset_size: int) -> dict[str, Any]:  # fmt: skip
+    """``evaluate``'s work: ``source`` a module (its samples from seeded noise) or a tensor of images in [0, 1]."""
+    device = source.device
     metrics = ImageMetrics(
         backbone, inception_weights=inception_weights, batch_size=batch_size, kid_subset_size=kid_subset_size
     ).to(device)
@@ -100,11 +117,15 @@ def evaluate(
     metrics.update(real, real=False)
     real_is = metrics.compute(seed=seed, with_prdc=False)  # precision etc. of a set against itself: trivial
     metrics.reset()
-    noise = torch.randn(n, module.latent_dim, generator=gen)
-    for z in noise.split(batch_size):
-        images = module.sample(len(z), z=z.to(device))  # (B, C, H, W) in data_range
-        metrics.update(to_unit_range(images, module.data_range), real=False)
+    if isinstance(source, torch.Tensor):
+        for batch in source.split(batch_size):
+            metrics.update(batch.to(device), real=False)
+    else:
+        for z in torch.randn(n, source.latent_dim, generator=gen).split(batch_size):
+            images = source.sample(len(z), z=z.to(device))  # (B, C, H, W) in data_range
+            metrics.update(to_unit_range(images, source.data_range), real=False)
     out = metrics.compute(seed=seed)
+    out["classes"] = out.get("classes_covered")
     out.update(
         {
             f"fid{suffix}_floor": floor[f"fid{suffix}"],
@@ -176,27 +197,43 @@ def _fmt(value: Any) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    kind, samples = None, None
     try:
-        out = check_args(args)
-        from gan_lab.checkpoint import load_module
+        if args.samples is not None and args.ckpt is None:  # the file is read and checked before anything is written
+            from gan_lab.evaluate_samples import load_samples
 
-        module = load_module(args.ckpt, map_location=args.device).to(args.device)
-        result = evaluate(
-            module,
-            args.backbone,
-            args.n,
-            args.seed,
-            args.batch_size,
-            args.inception_weights,
-            args.data_dir,
-            args.kid_subset_size,
-        )
+            kind, samples = load_samples(args.samples, args.data)
+            if kind == "mnist" and len(samples) > MAX_N:
+                raise LabError(f"{args.samples} holds {len(samples)} images; at most {MAX_N} (the test split's size)")
+        out = check_args(args)
+        if kind in ("mixture", "stacked_mnist"):
+            from gan_lab.evaluate_samples import score_points, score_stacked
+
+            result = (
+                score_points(samples, args.data) if kind == "mixture" else score_stacked(samples, device=args.device)
+            )
+            result["samples"] = str(args.samples)
+            out.write_text(json.dumps(result, indent=2) + "\n")
+            shown = {k: v for k, v in result.items() if k not in ("counts", "samples")}
+            print(", ".join(f"{k} {_fmt(v) if not isinstance(v, str) else v}" for k, v in shown.items()))
+            print(f"written {out}")
+            return
+        module = None
+        if args.ckpt is not None:
+            from gan_lab.checkpoint import load_module
+
+            module = load_module(args.ckpt, map_location=args.device).to(args.device)
+        result = evaluate(module, args.backbone, args.n, args.seed, args.batch_size, args.inception_weights,
+                          args.data_dir, args.kid_subset_size,
+                          None if samples is None else samples.to(args.device))  # fmt: skip
     except (LabError, FileNotFoundError, ValueError) as err:
         fail(str(err))
-    result["ckpt"] = str(args.ckpt)
+    result["ckpt" if args.ckpt else "samples"] = str(args.ckpt or args.samples)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(format_table(result))
     print(f"written {out}")
+    if args.ckpt is None:
+        return
     version = Path(args.ckpt).resolve().parent.parent  # <root>/<run>/version_N/checkpoints/<file>.ckpt
     if (version / "metrics.csv").is_file() and not args.no_write_back:
         numbers = {f"eval/{k}": v for k, v in result.items() if isinstance(v, int | float) and k not in ("n", "seed")}

@@ -93,7 +93,7 @@ def test_evaluate_cli_prints_and_writes_json(checkpoint, tmp_path, data_dir):
         (["--ckpt", "{ckpt}", "--backbone", "resnet"], "--backbone must be one of"),
         (["--ckpt", "{ckpt}", "--n", "100", "--kid-subset-size", "101"], "--kid-subset-size must be between 2 and --n"),
         (["--ckpt", "{ckpt}", "--backbone", "inception", "--inception-weights", "none.pth"], "not found"),
-        (["--n", "10"], "required"),
+        (["--n", "10"], "give either --ckpt (a checkpoint) or --samples"),
     ],
 )
 def test_evaluate_refuses_bad_input_in_one_line(args, message, tmp_path, capsys):
