@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 GAN_CONFIGS := $(notdir $(basename $(wildcard configs/gan/*.yaml)))
-RNN_CONFIGS := $(notdir $(basename $(wildcard configs/rnn/*.yaml)))
+RNN_CONFIGS := $(filter-out protocol gradient_flow,$(notdir $(basename $(wildcard configs/rnn/*.yaml))))  # fragments out
 ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -56,7 +56,7 @@ evaluate: $(STAMP)  ## FID, KID, IS, precision/recall/density/coverage, class co
 sweep-palindrome: $(STAMP)  ## the palindrome study: make experiment E=palindrome (ARGS='--variants lstm.chrono.L100')
 	$(PY) -m lab experiment run experiments/palindrome.yaml $(ARGS)
 
-gradient-flow: $(STAMP)  ## ||dL/dh_t|| over time for RNN and LSTM, saved as a PNG
+gradient-flow: $(STAMP)  ## ||dL/dh_t|| over time at initialisation per cell and init, a PNG (after training: make experiment E=gradient_flow)
 	$(PY) -m rnn_lab gradient-flow $(ARGS)
 
 RUNS ?=

@@ -42,7 +42,7 @@ def run(command: list[str], tmp: Path) -> str:
 def test_readme_commands_in_order_without_a_traceback_or_a_warning(tmp_path, data_dir):
     for named in ("make train-wgan", "python -m gan_lab sample --ckpt", "make evaluate CKPT=", "make report",
                   "make train-lstm", "make experiment E=ring ARGS='--seeds 0 1 --set trainer.max_epochs=2'",
-                  "make results"):  # fmt: skip
+                  "make results", "make gradient-flow", "make help"):  # fmt: skip
         assert named in README, f"README no longer says {named!r}: update this walk"
     runs = tmp_path / "runs"
     tiny = f"ARGS=--config configs/tiny.yaml --run.root {runs}"
@@ -63,3 +63,10 @@ def test_readme_commands_in_order_without_a_traceback_or_a_warning(tmp_path, dat
     assert list((tmp_path / "results").glob("ring*/table.md")) and "failed 0" in console, console[-2000:]
     run(make_command("results", f"ARGS=--out {tmp_path / 'RESULTS.md'}"), tmp_path)
     assert (tmp_path / "RESULTS.md").read_text().startswith("#")
+    flow = tmp_path / "flow.png"
+    run(make_command("gradient-flow", f"ARGS=--seq_len 12 --batch_size 8 --hidden_dim 8 --output {flow}"), tmp_path)
+    assert flow.stat().st_size > 0
+    targets = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for target in ("train-wgan", "test", "test-fast", "lint", "bench", "evaluate", "report", "experiment", "results",
+                   "gradient-flow", "train-classifier"):  # fmt: skip
+        assert f"  {target} " in targets or f" {target} " in targets + " ", target  # its own line or a family's
