@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning import Callback, LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
 from lab.checkpoint import checkpoint_callback
@@ -67,30 +67,42 @@ def test_a_budget_ending_inside_an_epoch_is_written(tmp_path):
     assert found == {"last.ckpt": (2, 10)}
 
 
-def test_min_interval_skips_epoch_writes_but_not_the_end(tmp_path, monkeypatch):
-    callback = checkpoint_callback(None, min_interval_s=3600.0)
-    writes = []
-    save = callback._save_checkpoint
-    monkeypatch.setattr(
-        callback, "_save_checkpoint", lambda trainer, path: (writes.append(trainer.global_step), save(trainer, path))
-    )
-    assert fit(tmp_path, callback, max_epochs=3) == {
-        "last.ckpt": (3, 12)
-    }  # written after the loop: epoch counts 3 done
-    assert writes == [12]  # once, at the end: no epoch-end write within the hour
+class FilesAtEpochStart(Callback):
+    """Lists the checkpoint folder at the start of every epoch after the first: what the epochs before wrote."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.seen = folder, []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch:
+            self.seen.append(sorted(p.name for p in self.folder.glob("*.ckpt")))
 
 
-def test_min_interval_also_throttles_the_last_written_beside_each_new_best(tmp_path, monkeypatch):
+def fit_watched(tmp_path: Path, callback, **trainer_args) -> tuple[dict[str, tuple[int, int]], list[list[str]]]:
+    """``fit`` with the checkpoint folder listed at each epoch start (no Lightning internals patched)."""
+    callback.dirpath = str(tmp_path / "checkpoints")
+    probe = FilesAtEpochStart(tmp_path / "checkpoints")
+    trainer = Trainer(
+        default_root_dir=tmp_path, callbacks=[callback, probe], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, **trainer_args,
+    )  # fmt: skip
+    trainer.fit(Falling(False))
+    found = {p.name: (torch.load(p, weights_only=True)["epoch"], torch.load(p, weights_only=True)["global_step"])
+             for p in Path(callback.dirpath).glob("*.ckpt")}  # fmt: skip
+    return found, probe.seen
+
+
+def test_min_interval_skips_epoch_writes_but_not_the_end(tmp_path):
+    found, seen = fit_watched(tmp_path, checkpoint_callback(None, min_interval_s=3600.0), max_epochs=3)
+    assert found == {"last.ckpt": (3, 12)}  # written after the loop: epoch counts 3 done
+    assert seen == [[], []]  # no epoch-end write within the hour
+
+
+def test_min_interval_also_throttles_the_last_written_beside_each_new_best(tmp_path):
     """A score that improves every epoch saves a best every epoch; last.ckpt follows only at the end."""
-    callback = checkpoint_callback(("score", "min"), min_interval_s=3600.0)
-    paths = []
-    save = callback._save_checkpoint
-    monkeypatch.setattr(
-        callback, "_save_checkpoint", lambda trainer, path: (paths.append(Path(path).name), save(trainer, path))
-    )
-    found = fit(tmp_path, callback, max_epochs=3)
+    found, seen = fit_watched(tmp_path, checkpoint_callback(("score", "min"), min_interval_s=3600.0), max_epochs=3)
     assert found == {"best-epoch=002.ckpt": (2, 12), "last.ckpt": (3, 12)}
-    assert paths == ["best-epoch=000.ckpt", "best-epoch=001.ckpt", "best-epoch=002.ckpt", "last.ckpt"]
+    assert seen == [["best-epoch=000.ckpt"], ["best-epoch=001.ckpt"]]  # top-1: each new best replaces the last
 
 
 class EveryThird(Falling):
