@@ -107,7 +107,10 @@ def test_batch_size_does_not_change_the_values(images):
     real, fake = images["real"][:1000], images["noisy"][:1000]
     small, large = ours(real, fake, batch_size=50), ours(real, fake, batch_size=500)
     print({key: f"{small[key]:.6g}, rel diff {rel(small[key], large[key]):.1e}" for key in ("fid", "kid", "is")})
-    for key in ("fid", "kid", "kid_std", "is", "is_std"):
+    for key in ("fid", "kid", "is", "is_std"):
         assert small[key] == pytest.approx(large[key], rel=1e-5), key
+    # kid_std is a spread of about 4e-7 around KID: relative to itself it moves by 2e-2 between CPU kernels
+    # (MKL_CBWR=COMPATIBLE, measured); beside KID it is exact to 1e-5
+    assert small["kid_std"] == pytest.approx(large["kid_std"], abs=1e-5 * abs(large["kid"])), "kid_std"
     for key in ("precision", "recall", "density", "coverage"):  # counts: at most a borderline image may flip
         assert small[key] == pytest.approx(large[key], abs=2e-3), key
