@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,22 @@ def describe(exp: Experiment, record: dict[str, Any]) -> str:
     return f"{metric.label} {shown} ({record['seconds']:.0f} s)"
 
 
+def plan(exp: Experiment, specs: list[RunSpec], saved: list, resolved: dict, rerun_stale: bool, wandb: bool | None):
+    """The runs to train, as (index, spec, config, key, wandb, fresh), and the finished records to reuse by index."""
+    reused, todo = {}, []
+    for index, (spec, record) in enumerate(zip(specs, saved, strict=True)):
+        config = {**resolved[spec.variant], "seed_everything": spec.seed}
+        run_group = config.pop("run", {}) or {}
+        key = records.config_key(config)
+        finished = bool(record and record.get("status") == "finished")
+        if finished and record.get("key") == key and not (rerun_stale and records.is_stale(record)):
+            reused[index] = {**record, "reused": True}
+            continue
+        wandb_on = bool(run_group.get("wandb")) if wandb is None else wandb
+        todo.append((index, spec, config, key, wandb_on, finished))  # finished: trained again from scratch
+    return reused, todo
+
+
 def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, address: str | None,
            rerun_stale: bool = False, wandb: bool | None = None,
            then: Callable[[list[dict[str, Any]]], Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
@@ -110,7 +127,6 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         os.environ["RAY_AUTH_MODE"] = "token"  # a client sends its token only when told to (Ray 2.60): before import
     paths = [records.record_path(results, spec.instance, spec.name) for spec in specs]
     saved = [records.read(path) for path in paths]  # read once: what may be reused, and whether Ray is needed at all
-    maybe_done = all(r and r.get("status") == "finished" for r in saved)
     resolved: dict[str, Any] = {}
 
     def resolve_all() -> None:  # one resolve per variant: the seed only changes seed_everything
@@ -126,19 +142,17 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
     after: threading.Thread | None = None
     resources: dict[str, Any] = {}
 
-    def ensure_ray() -> dict[str, Any]:
+    def ensure_ray() -> None:
         if not resources:
-            if address is None:
-                guardians.append(start_guardian())
+            guardians.extend([] if address else [start_guardian()])
             try:
                 resources.update(start_ray(address, repo))
             except Exception as error:  # noqa: BLE001 - Ray's own message, on one line
                 raise LabError(f"Ray did not start: {' '.join(str(error).split())[:300]}") from None
-        return resources
 
     try:
-        if maybe_done:
-            resolve_all()
+        if all(r and r.get("status") == "finished" for r in saved):
+            resolve_all()  # probably all reused: Ray starts only if a run turns out to be due
         else:  # Ray starts (in the main thread: it must) while the configs resolve (their imports take seconds)
             worker = threading.Thread(target=resolve_all, daemon=True)
             worker.start()
@@ -148,10 +162,19 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
                 worker.join()
         if "error" in resolved:
             raise resolved["error"]
-        current = records.code_version(records.code_files(str(repo)), str(repo))
-        cluster = address or ""  # a private instance's own address is not worth keeping
-        found = _launch(exp, specs, paths, saved, runs, current, rerun_stale, wandb, start, resolved, ensure_ray,
-                        cluster)  # fmt: skip
+        outcomes, todo = plan(exp, specs, saved, resolved, rerun_stale, wandb)
+        shape = f"{len({s.variant for s in specs})} variants x {len({s.seed for s in specs})} seeds"
+        print(f"{exp.name}: {len(specs)} runs ({shape}), {len(outcomes)} reused, {len(todo)} to run -> "
+              f"{runs / specs[0].instance}/", flush=True)  # fmt: skip
+        if todo:
+            ensure_ray()
+            current = records.code_version(records.code_files(str(repo)), str(repo))
+            run_all(exp, todo, outcomes, paths, runs, current, resources, start, len(specs), address or "")
+        for record in outcomes.values():
+            if record.get("reused") and records.is_stale(record):
+                print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code "
+                      f"{record['code_version']}]")  # fmt: skip
+        found = [outcomes[i] for i in range(len(specs))]
         if then is not None:
             after = threading.Thread(target=then, args=(found,))
             after.start()
@@ -170,37 +193,9 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             after.join()
 
 
-def _launch(exp, specs, paths, saved_records, runs, current, rerun_stale, wandb, start, resolved, ensure_ray, cluster):
-    outcomes: dict[int, dict[str, Any]] = {}
-    todo = []
-    for index, (spec, path, saved) in enumerate(zip(specs, paths, saved_records, strict=True)):
-        config = {**resolved[spec.variant], "seed_everything": spec.seed}
-        run_group = config.pop("run", {}) or {}
-        key = records.config_key(config)
-        if saved and saved.get("status") == "finished" and saved.get("key") == key:
-            if not (rerun_stale and records.is_stale(saved)):
-                outcomes[index] = {**saved, "reused": True}
-                continue
-        fresh = bool(saved and saved.get("status") == "finished")  # trained again: from scratch, never resumed
-        wandb_on = bool(run_group.get("wandb")) if wandb is None else wandb
-        todo.append((index, spec, path, config, key, wandb_on, fresh))
-    counts = {"done": 0, "reused": len(outcomes), "failed": 0}
-    total = len(specs)
-    shape = f"{len({s.variant for s in specs})} variants x {len({s.seed for s in specs})} seeds"
-    print(
-        f"{exp.name}: {total} runs ({shape}), {counts['reused']} reused, {len(todo)} to run -> "
-        f"{runs / specs[0].instance}/",
-        flush=True,
-    )
-    if todo:
-        _run_todo(exp, todo, outcomes, counts, runs, current, ensure_ray(), start, total, cluster)
-    for _, record in sorted(outcomes.items()):
-        if record.get("reused") and records.is_stale(record):
-            print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code {record['code_version']}]")
-    return [outcomes[i] for i in range(len(specs))]
-
-
-def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, total, cluster) -> None:
+def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, cluster) -> None:
+    """Trains ``todo`` on Ray (a CPU, or a GPU where the cluster has them, per run), writing each record as it ends
+    and printing a progress line."""
     import ray
 
     gpu = exp.gpu and resources.get("GPU", 0) >= 1
@@ -208,30 +203,25 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
     task = ray.remote(run_one).options(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES,
                                        retry_exceptions=True)  # fmt: skip
     metrics = [(m.key, m.higher, m.reach) for m in exp.metrics]
-    pending = {}
-    wandb_on: dict[int, bool] = {}
-    for index, spec, path, config, key, wandb, fresh in todo:
+    pending, packages = {}, records.packages()
+    for index, spec, config, key, wandb, fresh in todo:
         if fresh:  # a finished run trained again (stale, --rerun-stale): from scratch, not from its last checkpoint
             shutil.rmtree(runs / spec.instance / spec.name, ignore_errors=True)
-        wandb_on[index] = wandb
         extra = [f"--run.wandb={str(wandb).lower()}", f"--run.group={exp.name}", f"--run.job_type={spec.variant}",
                  f"--run.tags=[{exp.name}]", "--trainer.enable_progress_bar=false"]  # fmt: skip
-        if gpu:
-            extra += ["--trainer.accelerator=gpu", "--trainer.devices=1"]
+        extra += ["--trainer.accelerator=gpu", "--trainer.devices=1"] if gpu else []
         body = {"lab": spec.lab, "args": list(spec.args), "root": str((runs / spec.instance).resolve()),
                 "name": spec.name, "metrics": metrics, "extra": extra, "key": key}  # fmt: skip
-        pending[task.remote(body)] = (index, spec, path, config, key, extra)
-    durations: list[float] = []
-    packages = records.packages()  # the same for every run of this launch
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        index, spec, path, config, key, extra = pending.pop(ready[0])
         base = {"experiment": spec.experiment, "instance": spec.instance, "name": spec.name, "variant": spec.variant,
                 "seed": spec.seed, "lab": spec.lab, "key": key, "overrides": list(spec.overrides), "config": config,
-                "budget": exp.budget,
-                "command": " ".join(["python", "-m", spec.lab, "fit", *spec.args]), "code_version": current,
-                "packages": packages, "device": "gpu" if "--trainer.accelerator=gpu" in extra else "cpu",
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wandb": wandb_on[index]}  # fmt: skip
+                "budget": exp.budget, "command": " ".join(spec.command()), "code_version": current,
+                "packages": packages, "device": "gpu" if gpu else "cpu", "wandb": wandb}  # fmt: skip
+        pending[task.remote(body)] = (index, base)
+    counts, durations = {"done": 0, "failed": 0}, []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        index, base = pending.pop(ready[0])
+        base["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         try:
             result = ray.get(ready[0])
             result["ray"]["address"] = cluster or "private local instance"  # as given to --address
@@ -244,15 +234,11 @@ def _run_todo(exp, todo, outcomes, counts, runs, current, resources, start, tota
             text = str(getattr(error, "cause", None) or error).strip().splitlines()
             record = {**base, "status": "failed", "error": text[-1] if text else type(error).__name__}
             counts["failed"] += 1
-        records.write(path, record)
+        records.write(paths[index], record)
         outcomes[index] = record
-        elapsed = time.perf_counter() - start
-        finished = counts["done"] + counts["failed"]
-        left = len(todo) - finished
-        eta = ""
-        if durations and left:
-            eta = f", about {clock(sum(durations) / len(durations) * left / min(slots, left))} left"
-        running = min(slots, left)
-        print(f"[{finished + counts['reused']}/{total}] {spec.name}: {describe(exp, record)} | done {counts['done']}, "
-              f"running {running}, reused {counts['reused']}, failed {counts['failed']}, {clock(elapsed)} elapsed{eta}",
-              flush=True)  # fmt: skip
+        left = len(pending)
+        eta = f", about {clock(statistics.fmean(durations) * left / min(slots, left))} left" if durations and left \
+            else ""  # fmt: skip
+        print(f"[{len(outcomes)}/{total}] {base['name']}: {describe(exp, record)} | done {counts['done']}, running "
+              f"{min(slots, left)}, reused {len(outcomes) - counts['done'] - counts['failed']}, failed "
+              f"{counts['failed']}, {clock(time.perf_counter() - start)} elapsed{eta}", flush=True)  # fmt: skip

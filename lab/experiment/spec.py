@@ -27,7 +27,7 @@ LABS = ("gan_lab", "rnn_lab")
 class Metric:
     key: str  # as logged: val/modes
     label: str
-    higher: bool  # True when larger is better (the run's best is its max)
+    higher: bool = True  # True when larger is better (the run's best is its max)
     digits: int = 2
     success: float | None = None  # shown as runs whose final value reaches this (k/n, Wilson 95% interval)
     reach: float | None = None  # shown as the step at which runs first reached this (median [min, max])
@@ -56,15 +56,15 @@ class RunSpec:
 @dataclass
 class Experiment:
     name: str
-    title: str
     lab: str
     configs: list[str]
-    overrides: dict[str, Any]
     seeds: list[int]
     budget: str
     variants: dict[str, dict[str, Any]]
     metrics: list[Metric]
     key_metric: str
+    title: str = ""  # the section's heading (the name when none)
+    overrides: dict[str, Any] = field(default_factory=dict)  # the YAML's ``set``: for every run
     published: list[dict[str, Any]] = field(default_factory=list)
     description: str = ""
     gpu: bool = True  # a GPU per run where the cluster has GPUs
@@ -73,6 +73,9 @@ class Experiment:
     baselines: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: reference rows
     rank: list[str] = field(default_factory=list)  # metric keys that order the variants' rows (best first)
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.title = self.title or self.name
 
     def runs(self, seeds: list[int] | None = None, variants: list[str] | None = None,
              extra: dict[str, Any] | None = None) -> list[RunSpec]:  # fmt: skip
@@ -166,36 +169,31 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
     except yaml.YAMLError as err:
         raise LabError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise LabError(f"{path}: unknown fields {unknown} (known: {', '.join(sorted(FIELDS))})")
-    for required in ("name", "lab", "configs", "seeds", "budget", "metrics"):
-        if required not in data:
-            raise LabError(f"{path}: missing field {required!r}")
+    missing = [name for name in ("name", "lab", "configs", "seeds", "budget", "metrics") if name not in data]
+    if unknown or missing:
+        raise LabError(f"{path}: " + (f"unknown fields {unknown} (known: {', '.join(sorted(FIELDS))})" if unknown
+                                      else f"missing field {missing[0]!r}"))  # fmt: skip
     if ("variants" in data) == ("axes" in data):
         raise LabError(f"{path}: give either variants or axes (variants as the product of named axes)")
-    if "axes" in data:
-        data["variants"] = product_of(data["axes"], path)
     if data["lab"] not in LABS:
         raise LabError(f"{path}: lab must be one of {', '.join(LABS)}, got {data['lab']!r}")
-    repo = repo or Path.cwd()
-    variants = {str(k): dict(v or {}) for k, v in data["variants"].items()}
+    axes = data.pop("axes", None)
+    variants = product_of(axes, path) if axes else {str(k): dict(v or {}) for k, v in data.pop("variants").items()}
     for name, variant in variants.items():
-        bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes"})
-        if bad:
+        if set(variant) - {"configs", "set", "label", "vars", "axes"}:
+            bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes"})
             raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label)")
     for config in [*data["configs"], *(c for v in variants.values() for c in v.get("configs", []))]:
-        if not (repo / config).is_file():
+        if not ((repo or Path.cwd()) / config).is_file():
             raise LabError(f"{path}: config file {config} does not exist")
-    metrics = [Metric(m["key"], m.get("label", m["key"]), bool(m.get("higher", True)), int(m.get("digits", 2)),
-                      m.get("success"), m.get("reach")) for m in data["metrics"]]  # fmt: skip
     if not all(isinstance(s, int) for s in data["seeds"]):
         raise LabError(f"{path}: seeds must be integers")
-    return Experiment(
-        name=str(data["name"]), title=str(data.get("title", data["name"])), lab=data["lab"],
-        configs=list(data["configs"]), overrides=dict(data.get("set") or {}), seeds=list(data["seeds"]),
-        budget=str(data["budget"]), variants=variants, metrics=metrics,
-        key_metric=str(data.get("key_metric", metrics[0].key)), published=list(data.get("published") or []),
-        description=str(data.get("description", "")), gpu=bool(data.get("gpu", True)), path=path,
-        order=int(data.get("order", 100)), figure=dict(data.get("figure") or {}),
-        baselines=dict(data.get("baselines") or {}), rank=list(data.get("rank") or []),
-    )  # fmt: skip
+    try:
+        metrics = [Metric(**{"label": m["key"], **m}) for m in data.pop("metrics")]
+    except (TypeError, KeyError) as err:
+        raise LabError(f"{path}: metrics: each needs a key; known fields: key, label, higher, digits, success, "
+                       f"reach ({err})") from None  # fmt: skip
+    fields = {k: v for k, v in data.items() if v is not None and k != "set"}
+    return Experiment(**{**fields, "name": str(data["name"]), "variants": variants, "metrics": metrics,
+                         "overrides": dict(data.get("set") or {}), "key_metric": data.get("key_metric", metrics[0].key),
+                         "path": path})  # fmt: skip
