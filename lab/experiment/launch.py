@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError, cause_text
+from lab.errors import LabError
 from lab.experiment import records
 from lab.experiment.runone import run_one
 from lab.experiment.spec import Experiment, RunSpec
@@ -127,17 +127,6 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         os.environ["RAY_AUTH_MODE"] = "token"  # a client sends its token only when told to (Ray 2.60): before import
     paths = [records.record_path(results, spec.instance, spec.name) for spec in specs]
     saved = [records.read(path) for path in paths]  # read once: what may be reused, and whether Ray is needed at all
-    resolved: dict[str, Any] = {}
-
-    def resolve_all() -> None:  # one resolve per variant: the seed only changes seed_everything
-        for spec in specs:
-            if spec.variant not in resolved:
-                try:
-                    resolved[spec.variant] = records.resolve(spec.lab, spec.args)
-                except Exception as err:  # noqa: BLE001 - reported by the main thread, in one line
-                    resolved["error"] = LabError(f"variant {spec.variant}: {cause_text(err)}")
-                    return
-
     guardians: list[subprocess.Popen] = []
     after: threading.Thread | None = None
     resources: dict[str, Any] = {}
@@ -150,25 +139,18 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             except Exception as error:  # noqa: BLE001 - Ray's own message, on one line
                 raise LabError(f"Ray did not start: {' '.join(str(error).split())[:300]}") from None
 
+    resolving = records.start_resolving({s.variant: [s.lab, list(s.args)] for s in specs}, repo)
     try:
-        if all(r and r.get("status") == "finished" for r in saved):
-            resolve_all()  # probably all reused: Ray starts only if a run turns out to be due
-        else:  # Ray starts (in the main thread: it must) while the configs resolve (their imports take seconds)
-            worker = threading.Thread(target=resolve_all, daemon=True)
-            worker.start()
-            try:
-                ensure_ray()
-            finally:
-                worker.join()
-        if "error" in resolved:
-            raise resolved["error"]
+        if not all(r and r.get("status") == "finished" for r in saved):
+            ensure_ray()  # while the configs resolve; if every run is probably reused, Ray starts only if one is due
+        resolved, files = records.resolved(resolving)
         outcomes, todo = plan(exp, specs, saved, resolved, rerun_stale, wandb)
         shape = f"{len({s.variant for s in specs})} variants x {len({s.seed for s in specs})} seeds"
         print(f"{exp.name}: {len(specs)} runs ({shape}), {len(outcomes)} reused, {len(todo)} to run -> "
               f"{runs / specs[0].instance}/", flush=True)  # fmt: skip
         if todo:
             ensure_ray()
-            current = records.code_version(records.code_files(str(repo)), str(repo))
+            current = records.code_version(files, str(repo))
             run_all(exp, todo, outcomes, paths, runs, current, resources, start, len(specs), address or "")
         for record in outcomes.values():
             if record.get("reused") and records.is_stale(record):
@@ -182,6 +164,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
     finally:
         import ray
 
+        resolving.kill()  # a no-op once it has answered
         if ray.is_initialized():
             ray.shutdown()
         for guardian in guardians:

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,48 @@ def resolve(lab: str, args: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return yaml.safe_load(out.getvalue()) or {}
 
 
+def start_resolving(variants: dict[str, list], repo: Path) -> subprocess.Popen:
+    """Starts resolving ``variants`` ({variant: [lab, args]}) in a child process: its imports take seconds that the
+    launcher spends starting Ray meanwhile, and the CLI's redirected output is the child's alone. ``resolved`` waits."""
+    code = "import sys; from lab.experiment.records import resolve_main; resolve_main(sys.argv[1])"
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(variants)], cwd=repo, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def resolved(child: subprocess.Popen) -> tuple[dict[str, Any], list[str]]:
+    """The configs of ``start_resolving``'s child, by variant, and the code files they import (``code_files``);
+    raises LabError with the first variant that the fit CLI refuses."""
+    out, err = child.communicate()
+    lines = out.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        last = [line for line in err.splitlines() if line.strip()]
+        raise LabError(f"resolving the configs failed: {last[-1] if last else f'exit {child.returncode}'}") from None
+    if "error" in answer:
+        raise LabError(answer["error"])
+    return answer["configs"], answer["files"]
+
+
+def resolve_main(variants: str) -> None:
+    """The child of ``start_resolving``: one JSON line, the configs and code files, or the first refusal."""
+    configs: dict[str, Any] = {}
+    try:
+        for variant, (lab, args) in json.loads(variants).items():
+            try:
+                configs[variant] = resolve(lab, args)
+            except LabError as error:
+                raise LabError(f"variant {variant}: {error}") from None
+        answer = {"configs": configs, "files": code_files()}
+    except LabError as error:
+        answer = {"error": str(error)}
+    sys.stdout.write("\n" + json.dumps(answer, default=str) + "\n")
+
+
 def code_files(repo: str = ".") -> list[str]:
     """The training code a run is built from: the files of our packages that this process has imported (after
     ``resolve``: the lab's CLI and every class the configs name, with what they import), relative to ``repo``;
     ``NOT_TRAINING`` left out. Files a run never imports (other tools, other families) do not make it stale."""
-    import sys
-
     root = Path(repo).resolve()
     found = set()
     for module in list(sys.modules.values()):
