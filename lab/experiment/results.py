@@ -30,7 +30,10 @@ def section(exp: specs.Experiment, found: list[dict]) -> str:
     commits = sorted({(r.get("code_version") or {}).get("commit") or "?" for r in done})
     days = sorted({r.get("finished_at", "")[:10] for r in done if r.get("finished_at")})
     seconds = sum(r.get("seconds", 0) for r in done)
-    made = (f"{len(done)} runs, {seconds / 60:.0f} min of run time in all, on {', '.join(hosts)}, "
+    planned = len(exp.runs())
+    count = f"{len(done)} runs" if len(done) >= planned else \
+        f"{len(done)} of the {planned} runs it defines (not complete: the same command continues it)"  # fmt: skip
+    made = (f"{count}, {seconds / 60:.0f} min of run time in all, on {', '.join(hosts)}, "
             f"{days[0] if days else '?'}" + (f" to {days[-1]}" if len(days) > 1 else "") +
             f", code {', '.join(c[:10] for c in commits)}")  # fmt: skip
     parts = [f"## {exp.title}", ""]
