@@ -133,7 +133,8 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
 
     def ensure_ray() -> None:
         if not resources:
-            guardians.extend([] if address else [start_guardian()])
+            if address is None:
+                guardians.append(start_guardian())
             try:
                 resources.update(start_ray(address, repo))
             except Exception as error:  # noqa: BLE001 - Ray's own message, on one line

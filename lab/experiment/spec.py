@@ -180,8 +180,8 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
     axes = data.pop("axes", None)
     variants = product_of(axes, path) if axes else {str(k): dict(v or {}) for k, v in data.pop("variants").items()}
     for name, variant in variants.items():
-        if set(variant) - {"configs", "set", "label", "vars", "axes"}:
-            bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes"})
+        bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes"})
+        if bad:
             raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label)")
     for config in [*data["configs"], *(c for v in variants.values() for c in v.get("configs", []))]:
         if not ((repo or Path.cwd()) / config).is_file():
