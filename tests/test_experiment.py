@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import REPO, run_module
 
+from lab.errors import LabError
 from lab.experiment import records, table
 from lab.experiment import spec as specs
 
@@ -54,6 +55,19 @@ def test_an_experiment_yaml_expands_into_fit_command_lines(tmp_path):
         "--trainer.max_epochs=2",
         "--seed_everything=0",
     )
+
+
+def test_cpus_per_run_is_read_and_checked(tmp_path):
+    """``cpus``: Ray CPUs and torch threads per run (default 1); anything but a positive integer is refused."""
+    data = yaml.safe_load(tiny_experiment(tmp_path, {"a": {}}).read_text())
+    assert specs.load(tmp_path / "tiny.yaml", REPO).cpus == 1
+    for value, ok in ((2, True), (0, False), ("two", False)):
+        (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**data, "cpus": value}))
+        if ok:
+            assert specs.load(tmp_path / "tiny.yaml", REPO).cpus == value
+        else:
+            with pytest.raises(LabError, match="cpus must be a positive integer"):
+                specs.load(tmp_path / "tiny.yaml", REPO)
 
 
 def test_axes_expand_into_the_product_of_their_values_with_vars_and_only():
@@ -171,7 +185,7 @@ def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(t
     assert "gan_lab/wgan.py" not in version["files"] and "lab/experiment/launch.py" not in version["files"]
     assert record["global_step"] == 2 * 10 * 2 and record["epochs"] == 2  # 10 batches an epoch, 2 optimizer steps each
     assert "val/modes" in record["final"] and record["checkpoints"] and record["seconds"] > 0
-    assert record["ray"]["address"] == "private local instance" and record["ray"]["node"]
+    assert record["ray"]["address"] == "private local instance" and record["ray"]["node"] and record["cpus"] == 1
     assert record["command"].startswith("python -m gan_lab fit --config=")
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")}
     again = launch(exp, tmp_path)

@@ -183,8 +183,8 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
     import ray
 
     gpu = exp.gpu and resources.get("GPU", 0) >= 1
-    slots = max(1, int(resources.get("GPU", 0) if gpu else resources.get("CPU", 1)))
-    task = ray.remote(run_one).options(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES,
+    slots = max(1, int(resources.get("GPU", 0) if gpu else resources.get("CPU", 1) // exp.cpus))
+    task = ray.remote(run_one).options(num_cpus=exp.cpus, num_gpus=1 if gpu else 0, max_retries=RETRIES,
                                        retry_exceptions=True)  # fmt: skip
     metrics = [(m.key, m.higher, m.reach) for m in exp.metrics]
     pending, packages = {}, records.packages()
@@ -195,11 +195,11 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
                  f"--run.tags=[{exp.name}]", "--trainer.enable_progress_bar=false"]  # fmt: skip
         extra += ["--trainer.accelerator=gpu", "--trainer.devices=1"] if gpu else []
         body = {"lab": spec.lab, "args": list(spec.args), "root": str((runs / spec.instance).resolve()),
-                "name": spec.name, "metrics": metrics, "extra": extra, "key": key}  # fmt: skip
+                "name": spec.name, "metrics": metrics, "extra": extra, "key": key, "threads": exp.cpus}  # fmt: skip
         base = {"experiment": spec.experiment, "instance": spec.instance, "name": spec.name, "variant": spec.variant,
                 "seed": spec.seed, "lab": spec.lab, "key": key, "overrides": list(spec.overrides), "config": config,
                 "budget": exp.budget, "command": " ".join(spec.command()), "code_version": current,
-                "packages": packages, "device": "gpu" if gpu else "cpu", "wandb": wandb}  # fmt: skip
+                "packages": packages, "device": "gpu" if gpu else "cpu", "cpus": exp.cpus, "wandb": wandb}  # fmt: skip
         pending[task.remote(body)] = (index, base)
     counts, durations = {"done": 0, "failed": 0}, []
     while pending:

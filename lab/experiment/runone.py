@@ -1,5 +1,6 @@
-"""The body of one run on a Ray worker: ``python -m <lab> fit ...`` in a subprocess of one torch thread, resumed from
-the run's ``last.ckpt`` when an earlier attempt left one; returns what the record needs from the run folder."""
+"""The body of one run on a Ray worker: ``python -m <lab> fit ...`` in a subprocess of ``threads`` torch threads (1),
+resumed from the run's ``last.ckpt`` when an earlier attempt left one; returns what the record needs from the run
+folder."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     args = [*spec["args"], f"--run.root={spec['root']}", f"--run.name={spec['name']}", *spec.get("extra", [])]
     if ckpt is not None:
         args.append("--ckpt_path=last")  # the same version folder (and W&B run) from its last finished epoch
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    threads = str(spec.get("threads", 1))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
     env.setdefault("WANDB_MODE", "offline" if not os.environ.get("WANDB_API_KEY") else "online")
     clock = run_dir / f"attempt-{time.time_ns()}.s"
     start = time.perf_counter()

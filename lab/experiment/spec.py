@@ -19,7 +19,7 @@ import yaml
 from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "order", "axes", "figure", "baselines", "rank"}  # fmt: skip
+          "key_metric", "published", "gpu", "cpus", "order", "axes", "figure", "baselines", "rank"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 
 
@@ -68,6 +68,7 @@ class Experiment:
     published: list[dict[str, Any]] = field(default_factory=list)
     description: str = ""
     gpu: bool = True  # a GPU per run where the cluster has GPUs
+    cpus: int = 1  # Ray CPUs and torch threads per run (runs at once: the cluster's CPUs // cpus)
     order: int = 100  # the section's place in RESULTS.md
     figure: dict[str, Any] = field(default_factory=dict)  # with axes: {x: <var>, lines: [<axis>, ...]}
     baselines: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: reference rows
@@ -188,6 +189,8 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
             raise LabError(f"{path}: config file {config} does not exist")
     if not all(isinstance(s, int) for s in data["seeds"]):
         raise LabError(f"{path}: seeds must be integers")
+    if not isinstance(data.get("cpus", 1), int) or data.get("cpus", 1) < 1:
+        raise LabError(f"{path}: cpus must be a positive integer, got {data['cpus']!r}")
     try:
         metrics = [Metric(**{"label": m["key"], **m}) for m in data.pop("metrics")]
     except (TypeError, KeyError) as err:
