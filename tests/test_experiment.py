@@ -57,17 +57,24 @@ def test_an_experiment_yaml_expands_into_fit_command_lines(tmp_path):
     )
 
 
-def test_cpus_per_run_is_read_and_checked(tmp_path):
-    """``cpus``: Ray CPUs and torch threads per run (default 1); anything but a positive integer is refused."""
+def test_cpus_and_field_types_are_checked(tmp_path):
+    """``cpus``: Ray CPUs and torch threads per run (default 1), a positive integer; a field of the wrong type (a
+    number as the budget sentence, a string as the seeds) is refused in one line naming it."""
     data = yaml.safe_load(tiny_experiment(tmp_path, {"a": {}}).read_text())
     assert specs.load(tmp_path / "tiny.yaml", REPO).cpus == 1
-    for value, ok in ((2, True), (0, False), ("two", False)):
-        (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**data, "cpus": value}))
-        if ok:
-            assert specs.load(tmp_path / "tiny.yaml", REPO).cpus == value
+    cases = [({"cpus": 2}, None), ({"cpus": 0}, "cpus must be a positive integer"),
+             ({"cpus": "two"}, "cpus must be a positive integer"), ({"budget": 100}, "budget must be str, got 100"),
+             ({"seeds": "0 1"}, "seeds must be list"), ({"gpu": "no"}, "gpu must be bool")]  # fmt: skip
+    for change, message in cases:
+        (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**data, **change}))
+        if message is None:
+            assert specs.load(tmp_path / "tiny.yaml", REPO).cpus == change["cpus"]
         else:
-            with pytest.raises(LabError, match="cpus must be a positive integer"):
+            with pytest.raises(LabError, match=message):
                 specs.load(tmp_path / "tiny.yaml", REPO)
+    (tmp_path / "tiny.yaml").write_text("- a list\n")
+    with pytest.raises(LabError, match="expected a mapping of fields"):
+        specs.load(tmp_path / "tiny.yaml", REPO)
 
 
 def test_axes_expand_into_the_product_of_their_values_with_vars_and_only():

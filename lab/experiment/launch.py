@@ -91,7 +91,7 @@ def clock(seconds: float) -> str:
 
 
 def describe(exp: Experiment, record: dict[str, Any]) -> str:
-    if record["status"] != "finished":
+    if not records.finished(record):
         return f"failed: {record.get('error', '')}"
     metric = next(m for m in exp.metrics if m.key == exp.key_metric)
     value = record["final"].get(metric.key)
@@ -106,7 +106,7 @@ def plan(exp: Experiment, specs: list[RunSpec], saved: list, resolved: dict, rer
         config = {**resolved[spec.variant], "seed_everything": spec.seed}
         run_group = config.pop("run", {}) or {}
         key = records.config_key(config)
-        finished = bool(record and record.get("status") == "finished")
+        finished = records.finished(record)
         if finished and record.get("key") == key and not (rerun_stale and records.is_stale(record)):
             reused[index] = {**record, "reused": True}
             continue
@@ -142,7 +142,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
 
     resolving = records.start_resolving({s.variant: [s.lab, list(s.args)] for s in specs}, repo)
     try:
-        if not all(r and r.get("status") == "finished" for r in saved):
+        if not all(map(records.finished, saved)):
             ensure_ray()  # while the configs resolve; if every run is probably reused, Ray starts only if one is due
         resolved, files = records.resolved(resolving)
         outcomes, todo = plan(exp, specs, saved, resolved, rerun_stale, wandb)

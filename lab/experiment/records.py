@@ -51,6 +51,11 @@ def read(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def finished(record: dict[str, Any] | None) -> bool:
+    """True for a record of a run that ran to its end (not failed, not missing)."""
+    return bool(record) and record.get("status") == "finished"
+
+
 def write(path: Path, record: dict[str, Any]) -> None:
     """Writes atomically (a killed launcher never leaves half a record)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab.experiment import records, table
 from lab.experiment import spec as specs
-from lab.experiment import table
 
 HEADER = """# RESULTS
 
@@ -25,7 +25,7 @@ reused, by `make experiment E=<name>`; the launcher and the records are describe
 
 def section(exp: specs.Experiment, found: list[dict]) -> str:
     rows = table.rows(exp, found)
-    done = [r for r in found if r["status"] == "finished"]
+    done = [r for r in found if records.finished(r)]
     hosts = sorted({r.get("host", "?") for r in done})
     commits = sorted({(r.get("code_version") or {}).get("commit") or "?" for r in done})
     days = sorted({r.get("finished_at", "")[:10] for r in done if r.get("finished_at")})

@@ -21,6 +21,9 @@ from lab.errors import LabError
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
           "key_metric", "published", "gpu", "cpus", "order", "axes", "figure", "baselines", "rank"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
+TYPES = {"name": str, "title": str, "description": str, "budget": str, "key_metric": str, "order": int, "gpu": bool,
+         "configs": list, "seeds": list, "set": dict, "published": list, "figure": dict, "baselines": dict,
+         "rank": list}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -169,11 +172,16 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise LabError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise LabError(f"{path}: expected a mapping of fields (name, lab, configs, ...), got {type(data).__name__}")
     unknown = sorted(set(data) - FIELDS)
     missing = [name for name in ("name", "lab", "configs", "seeds", "budget", "metrics") if name not in data]
     if unknown or missing:
         raise LabError(f"{path}: " + (f"unknown fields {unknown} (known: {', '.join(sorted(FIELDS))})" if unknown
                                       else f"missing field {missing[0]!r}"))  # fmt: skip
+    for name, kind in TYPES.items():
+        if data.get(name) is not None and not isinstance(data[name], kind):
+            raise LabError(f"{path}: {name} must be {kind.__name__}, got {data[name]!r}")
     if ("variants" in data) == ("axes" in data):
         raise LabError(f"{path}: give either variants or axes (variants as the product of named axes)")
     if data["lab"] not in LABS:

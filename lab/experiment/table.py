@@ -91,7 +91,7 @@ def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         mine = [r for r in found if r["variant"] == variant]
         if not mine:
             continue
-        done = [r for r in mine if r["status"] == "finished"]
+        done = [r for r in mine if records.finished(r)]
         out.append({
             "variant": variant, "label": exp.label(variant), "n": len(done), "failed": len(mine) - len(done),
             "stale": any(records.is_stale(r) for r in done), "seeds": [r["seed"] for r in done],
