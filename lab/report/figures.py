@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def experiment_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) 
     metric = next(m for m in exp.metrics if m.key == exp.key_metric)
     if metric.reach is not None:
         return  # steps to a target: the table's median says it; no dot plot of missing values
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(table) + 1.5), 3.2))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.5 * len(table) + 1.5), 3.6))
     for i, row in enumerate(table):
         values = [v for v in row["values"][metric.key] if v is not None and not math.isnan(v)]
         if not values:
@@ -81,9 +82,9 @@ def experiment_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) 
         mean, half = interval(values)
         ax.errorbar([i], [mean], yerr=[[half or 0]], fmt="o", color="C0", capsize=4)
         ax.scatter([i + 0.15] * len(values), values, s=10, color="C1", alpha=0.7)
-    ax.set_xticks(range(len(table)), [row["label"].strip("*") for row in table], rotation=30, ha="right")
+    ax.set_xticks(range(len(table)), [textwrap.fill(row["label"].strip("*"), 18) for row in table], fontsize=8)
     ax.set_ylabel(metric.label)
-    ax.set_title(f"{exp.name}: {metric.label} (mean, 95% interval; dots: seeds)", fontsize=9)
+    ax.set_title(f"{exp.name}: {metric.label}\n(mean, 95% interval; dots: seeds)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
