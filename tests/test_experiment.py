@@ -193,6 +193,7 @@ def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(t
     assert record["global_step"] == 2 * 10 * 2 and record["epochs"] == 2  # 10 batches an epoch, 2 optimizer steps each
     assert "val/modes" in record["final"] and record["checkpoints"] and record["seconds"] > 0
     assert record["ray"]["address"] == "private local instance" and record["ray"]["node"] and record["cpus"] == 1
+    assert record["niceness"] == 0  # as a run started by hand (Ray would start it at nice 15)
     assert record["command"].startswith("python -m gan_lab fit --config=")
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")}
     again = launch(exp, tmp_path)

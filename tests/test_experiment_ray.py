@@ -139,6 +139,7 @@ def test_an_experiment_runs_on_an_existing_cluster_by_address(tmp_path):
             record = json.loads((tmp_path / "results" / "tiny" / f"{name}.json").read_text())
             assert record["status"] == "finished" and record["ray"]["cluster"].endswith(f":{port}")
             assert record["ray"]["address"] == f"127.0.0.1:{port}"
+            assert record["niceness"] == 0  # the cluster's workers start at nice 15 unless told otherwise
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)

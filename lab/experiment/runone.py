@@ -130,4 +130,5 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError((errors or lines or [f"exit code {code}"])[-1])
     out = summarize(run_dir, [tuple(m) for m in spec["metrics"]])
     return {**out, "host": socket.gethostname(), "ray": ray_place(), "seconds": attempt_seconds(run_dir),
-            "attempts": len(list(run_dir.glob("attempt-*.s"))), "resumed_from_step": resumed_from}  # fmt: skip
+            "attempts": len(list(run_dir.glob("attempt-*.s"))), "resumed_from_step": resumed_from,
+            "niceness": os.getpriority(os.PRIO_PROCESS, 0)}  # fmt: skip
