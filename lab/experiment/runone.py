@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +42,13 @@ def checkpoint_step(path: Path) -> int:
     return int(read_checkpoint(path).get("global_step", 0))
 
 
+def final_step(run_dir: Path) -> int | None:
+    """The optimizer steps done, from the fit's own closing line in ``console.log`` (``last: step N, epoch E``):
+    reading ``last.ckpt`` instead imports torch into the Ray worker, seconds of CPU before its next run starts."""
+    found = re.findall(r"^  last: step (\d+),", (run_dir / "console.log").read_text(errors="replace"), re.M)
+    return int(found[-1]) if found else checkpoint_step(last) if (last := last_checkpoint(run_dir)) else None
+
+
 def attempt_seconds(run_dir: Path) -> float:
     """Wall time of every attempt of this run so far (each attempt's ``attempt-*.s`` file, kept up to date)."""
     return sum(float(p.read_text() or 0) for p in run_dir.glob("attempt-*.s"))
@@ -70,7 +78,7 @@ def summarize(run_dir: Path, metrics: list[tuple]) -> dict[str, Any]:
         "final": final,
         "best": best,
         "reached": reached,
-        "global_step": checkpoint_step(last) if (last := last_checkpoint(run_dir)) else None,  # optimizer steps
+        "global_step": final_step(run_dir),  # optimizer steps
         "epochs": epoch + 1 if (epoch := run.last("epoch")) is not None else None,
         "checkpoints": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/checkpoints/*.ckpt")),
         "images": sorted(str(p.relative_to(base)) for p in run_dir.glob("version_*/**/*.png"))[-20:],
