@@ -77,6 +77,17 @@ def test_cpus_and_field_types_are_checked(tmp_path):
         specs.load(tmp_path / "tiny.yaml", REPO)
 
 
+def test_more_cpus_per_run_than_the_cluster_has_is_one_error_line(tmp_path):
+    """Ray would wait for ever for a node with that many CPUs: the launcher says so and trains nothing."""
+    data = yaml.safe_load(tiny_experiment(tmp_path, {"a": {}}).read_text())
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**data, "cpus": 64}))
+    result = launch(tmp_path / "tiny.yaml", tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: tiny asks 64 CPUs per run; the Ray cluster has ")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.ckpt"))
+
+
 def test_axes_expand_into_the_product_of_their_values_with_vars_and_only():
     """experiments/palindrome.yaml's axes: cell x init x length, chrono for the gated cells and the IRNN for the
     RNN only, chrono's T_max filled in from the length's vars."""

@@ -49,7 +49,7 @@ def test_a_killed_launcher_leaves_nothing_running_and_the_same_command_resumes(t
     survives; the same command then completes the set without running the finished run again (record and
     checkpoint untouched) and the interrupted run continues from its last checkpoint."""
     exp = tiny_experiment(tmp_path, {"quick": {"trainer.max_epochs": 1},
-                                     "slow": {"trainer.max_epochs": 60}})  # fmt: skip
+                                     "slow": {"trainer.max_epochs": 200}})  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     launcher = subprocess.Popen([sys.executable, "-m", "lab", "experiment", "run", str(exp), "--runs",
                                  str(tmp_path / "runs"), "--results", str(tmp_path / "results")], cwd=REPO, env=env,
@@ -81,7 +81,7 @@ def test_a_killed_launcher_leaves_nothing_running_and_the_same_command_resumes(t
     assert {p: p.stat().st_mtime_ns for p in quick_ckpts} == quick_ckpts
     slow = json.loads((tmp_path / "results" / "tiny" / "tiny-slow-s0.json").read_text())
     assert slow["status"] == "finished" and slow["resumed_from_step"] > 0
-    assert slow["global_step"] == 60 * 10 * 2  # the whole budget, continued from the checkpoint
+    assert slow["global_step"] == 200 * 10 * 2  # the whole budget, continued from the checkpoint
     assert slow["attempts"] == 2 and len(list(slow_ckpt.parents[2].glob("version_*"))) == 1
 
 

@@ -198,6 +198,8 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
     import ray
 
     gpu = exp.gpu and resources.get("GPU", 0) >= 1
+    if exp.cpus > resources.get("CPU", 0):  # Ray would wait for ever for a node that large
+        raise LabError(f"{exp.name} asks {exp.cpus} CPUs per run; the Ray cluster has {resources.get('CPU', 0):g}")
     slots = max(1, int(resources.get("GPU", 0) if gpu else resources.get("CPU", 1) // exp.cpus))
     task = ray.remote(run_one).options(num_cpus=exp.cpus, num_gpus=1 if gpu else 0, max_retries=RETRIES,
                                        retry_exceptions=True)  # fmt: skip
