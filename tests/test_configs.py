@@ -34,6 +34,8 @@ def compositions() -> dict[str, list]:
     out |= {f"rnn/{p.stem}": [base, p, tiny] for p in sorted((CONFIGS / "rnn").glob("*.yaml"))}
     gan = CONFIGS / "gan" / "gan.yaml"
     out |= {f"ablations/{p.stem}": [base, gan, p, tiny] for p in sorted((CONFIGS / "ablations").glob("*.yaml"))}
+    timed = CONFIGS / "peers" / "timed.yaml"  # the quality-per-minute budgets, after each peer's recipe
+    out |= {f"peers/{p.stem}": [base, p, timed, tiny] for p in sorted((CONFIGS / "peers").glob("*.yaml")) if p != timed}
     for data in ("ring", "grid"):
         for name, files in mixture_families(CONFIGS / "mixtures").items():
             out[f"mixtures/{data}+{name}"] = [base, CONFIGS / "mixtures" / f"{data}.yaml", *files, tiny]

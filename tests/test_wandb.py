@@ -98,7 +98,7 @@ def test_offline_run_carries_names_config_summaries_and_media(tmp_path, data_dir
     assert {"seed_everything", "trainer", "model", "data", "run"} <= set(config)
     assert config["seed_everything"] == 3 and config["trainer"]["max_epochs"] == 2
     assert config["model"]["class_path"] == "gan_lab.wgan.WGANGP"
-    assert config["model"]["init_args"]["n_critic"] == 5 and config["data"]["init_args"]["value_range"] == "tanh"
+    assert config["model"]["init_args"]["n_critic"] == 1 and config["data"]["init_args"]["value_range"] == "tanh"
 
     summary = logged["summary"]
     d_losses = [float(row["train/d_loss"]) for row in rows if row["train/d_loss"]]
