@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lab.experiment import records as runs  # noqa: E402
 from lab.experiment import spec as specs  # noqa: E402
 from lab.experiment import table  # noqa: E402
 
@@ -27,7 +28,7 @@ SHOWN = (("is", "IS", True), ("fid", "FID", False), ("precision", "precision", T
 
 
 def values(row: dict, records: list[dict], key: str) -> list[float]:
-    found = [r["final"].get(key) for r in records if r["variant"] == row["variant"] and r["status"] == "finished"]
+    found = [r["final"].get(key) for r in records if r["variant"] == row["variant"] and runs.finished(r)]
     return [v for v in found if v is not None and not math.isnan(v)]
 
 
