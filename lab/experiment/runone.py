@@ -56,7 +56,8 @@ def attempt_seconds(run_dir: Path) -> float:
 
 def summarize(run_dir: Path, metrics: list[tuple]) -> dict[str, Any]:
     """Final value of every ``val/``, ``eval/``, ``test/`` and ``time/`` key, best of each ``metrics`` key (key,
-    higher, reach) with its step, the first step at which each reached its ``reach`` value, the optimizer steps done,
+    higher, reach) with its logged step, the training batches done when each first reached its ``reach`` value (the
+    optimizer steps of a one-optimizer model; the logged step counts from 0), the optimizer steps done,
     and the paths of the checkpoints and images (relative to the run folder's parent)."""
     from lab.report.runs import load_run
 
@@ -70,8 +71,8 @@ def summarize(run_dir: Path, metrics: list[tuple]) -> dict[str, Any]:
             value, step = (max if higher else min)(points, key=lambda p: p[0])
             best[key] = {"value": value, "step": step}
         target = rest[0] if rest else None
-        if target is not None:
-            hits = [step for value, step in points if (value >= target if higher else value <= target)]
+        if target is not None:  # training batches done: a row logged after batch b (from 0) has step b
+            hits = [step + 1 for value, step in points if (value >= target if higher else value <= target)]
             reached[key] = hits[0] if hits else None
     base = run_dir.parent
     return {

@@ -19,11 +19,12 @@ import yaml
 from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "cpus", "order", "axes", "figure", "baselines", "rank"}  # fmt: skip
+          "key_metric", "published", "gpu", "cpus", "order", "axes", "figure", "baselines", "rank",
+          "analysis"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 TYPES = {"name": str, "title": str, "description": str, "budget": str, "key_metric": str, "order": int, "gpu": bool,
          "configs": list, "seeds": list, "set": dict, "published": list, "figure": dict, "baselines": dict,
-         "rank": list}  # fmt: skip
+         "rank": list, "analysis": dict}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class Metric:
     digits: int = 2
     success: float | None = None  # shown as runs whose final value reaches this (k/n, Wilson 95% interval)
     reach: float | None = None  # shown as the step at which runs first reached this (median [min, max])
+
+    @property
+    def slot(self) -> str:
+        """Where a table row keeps this metric's values: the key, or key@reach for the steps at which runs reached it
+        (a table may show both for one key)."""
+        return f"{self.key}@reach" if self.reach is not None else self.key
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class Experiment:
     figure: dict[str, Any] = field(default_factory=dict)  # with axes: {x: <var>, lines: [<axis>, ...]}
     baselines: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: reference rows
     rank: list[str] = field(default_factory=list)  # metric keys that order the variants' rows (best first)
+    analysis: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: text after the table
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -147,7 +155,8 @@ def product_of(axes: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
         sets = {k: yaml.safe_load(v.format(**variant["vars"])) if isinstance(v, str) and "{" in v else v
                 for k, v in variant["set"].items()}  # fmt: skip
         out[".".join(names)] = {"configs": variant["configs"], "set": sets, "label": ", ".join(variant["label"]),
-                                "vars": variant["vars"], "axes": variant["axes"]}  # fmt: skip
+                                "vars": variant["vars"], "axes": variant["axes"],
+                                "axis_labels": dict(zip(variant["axes"], variant["label"], strict=True))}  # fmt: skip
     return out
 
 
@@ -189,7 +198,7 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
     axes = data.pop("axes", None)
     variants = product_of(axes, path) if axes else {str(k): dict(v or {}) for k, v in data.pop("variants").items()}
     for name, variant in variants.items():
-        bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes"})
+        bad = sorted(set(variant) - {"configs", "set", "label", "vars", "axes", "axis_labels"})
         if bad:
             raise LabError(f"{path}: variant {name}: unknown fields {bad} (known: configs, set, label)")
     for config in [*data["configs"], *(c for v in variants.values() for c in v.get("configs", []))]:

@@ -53,7 +53,7 @@ def cell(metric: Metric, values: list[Any]) -> tuple[str, list[Any]]:
         low, high = wilson(k, len(finals))
         return f"{k}/{len(finals)} [{low:.2f}, {high:.2f}]", [k, len(finals), low, high]
     if metric.reach is not None:
-        steps = sorted(v for v in values if v is not None)
+        steps = sorted(v for v in values if v is not None and not math.isnan(v))
         if not steps:
             return f"– (0/{len(values)})", ["", "", "", 0]
         median = statistics.median(steps)
@@ -95,13 +95,13 @@ def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({
             "variant": variant, "label": exp.label(variant), "n": len(done), "failed": len(mine) - len(done),
             "stale": any(records.is_stale(r) for r in done), "seeds": [r["seed"] for r in done],
-            "values": {m.key: [(r.get("reached") or {}).get(m.key) if m.reach is not None else
-                               r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},  # fmt: skip
+            "values": {m.slot: [(r.get("reached") or {}).get(m.key) if m.reach is not None else
+                                r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},  # fmt: skip
             "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
         })  # fmt: skip
     for key in reversed(exp.rank):  # best first by the first rank key, ties by the next
-        better = next(m.higher for m in exp.metrics if m.key == key)
-        out.sort(key=lambda row: _order(row["values"][key], better))
+        metric = next(m for m in exp.metrics if m.key == key)
+        out.sort(key=lambda row: _order(row["values"][metric.slot], metric.higher))
     return out + baseline_rows(exp)
 
 
@@ -116,14 +116,20 @@ def baseline_rows(exp: Experiment) -> list[dict[str, Any]]:
     trivial generators), scored by the same code as the runs; shown in italics below the variants."""
     if not exp.baselines:
         return []
-    import importlib
-
-    module, _, name = exp.baselines["function"].rpartition(".")
-    made = getattr(importlib.import_module(module), name)(seeds=exp.seeds, **exp.baselines.get("args", {}))
+    made = named(exp.baselines)(seeds=exp.seeds, **exp.baselines.get("args", {}))
     return [{"variant": "baseline", "label": f"*{row['label']}*", "n": len(row["runs"]), "failed": 0, "stale": False,
              "seeds": exp.seeds, "seconds": math.nan,
-             "values": {m.key: [run.get(m.key, math.nan) for run in row["runs"]] for m in exp.metrics}}
+             "values": {m.slot: [None if m.reach is not None else run.get(m.key, math.nan) for run in row["runs"]]
+                        for m in exp.metrics}}
             for row in made]  # fmt: skip
+
+
+def named(hook: dict[str, Any]) -> Any:
+    """The function a ``{function: module.name, args}`` field names."""
+    import importlib
+
+    module, _, name = hook["function"].rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] = ()) -> str:
@@ -131,7 +137,7 @@ def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] 
     budget = exp.budget + (f", overridden: {' '.join(overrides)}" if overrides else "")
     lines = [f"| {exp.name}: {budget} | n | {heads} | s / run |", "|---" * (len(exp.metrics) + 3) + "|"]
     for row in table:
-        cells = " | ".join(cell(m, row["values"][m.key])[0] for m in exp.metrics)
+        cells = " | ".join(cell(m, row["values"][m.slot])[0] for m in exp.metrics)
         label = row["label"] + (f" {STALE}" if row["stale"] else "")
         n = f"{row['n']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
         seconds = "" if math.isnan(row["seconds"]) else f"{row['seconds']:.0f}"
@@ -145,7 +151,8 @@ def markdown(exp: Experiment, table: list[dict[str, Any]], overrides: list[str] 
     ]
     if any(row["stale"] for row in table):
         notes.append(f"{STALE}: made by other code than the current one (`--rerun-stale` runs them again).")
-    return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
+    after = named(exp.analysis)(exp, table, **exp.analysis.get("args", {})) if exp.analysis else ""
+    return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n" + (f"\n{after}" if after else "")
 
 
 def _published(value: Any) -> str:
@@ -160,7 +167,7 @@ def csv_text(exp: Experiment, table: list[dict[str, Any]]) -> str:
     columns = [f"{m.key}{suffix}" for m in exp.metrics for suffix in CSV_COLUMNS[kind(m)]]
     writer.writerow(["variant", "label", "n", "failed", "stale", *columns, "seconds_per_run"])
     for row in table:
-        numbers = [x for m in exp.metrics for x in cell(m, row["values"][m.key])[1]]
+        numbers = [x for m in exp.metrics for x in cell(m, row["values"][m.slot])[1]]
         writer.writerow([row["variant"], row["label"], row["n"], row["failed"], row["stale"], *numbers,
                          row["seconds"]])  # fmt: skip
     for pub in exp.published:

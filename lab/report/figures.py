@@ -4,56 +4,77 @@
 from __future__ import annotations
 
 import math
+import statistics
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from lab.experiment.spec import Experiment
+from lab.experiment.spec import Experiment, Metric
 from lab.experiment.table import interval, wilson
 
 
-def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> None:
-    """With ``figure: {x: <var>, lines: [<axis>, ...]}``: the key metric against the variable ``x`` (log scale), a
-    line per combination of the ``lines`` axes; success metrics as the rate with its Wilson interval, others as the
-    mean with its t interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metric = next(m for m in exp.metrics if m.key == exp.key_metric)
+def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -> dict[tuple[str, str], list]:
+    """(panel, line) -> [(x, y, low, high)]: success metrics as the rate with its Wilson interval, ``reach`` metrics
+    as the median step with the [min, max] of the runs that reached it, others as the mean with its t interval."""
     x_var, line_axes, panel_axis = exp.figure["x"], exp.figure.get("lines", []), exp.figure.get("panels")
     lines: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     for row in (row for row in table if row["variant"] in exp.variants):  # baselines have no x
         variant = exp.variants[row["variant"]]
-        label = (variant["axes"][panel_axis] if panel_axis else "", ", ".join(variant["axes"][a] for a in line_axes))
-        values = [v for v in row["values"][metric.key] if v is not None and not math.isnan(v)]
+        names = variant.get("axis_labels") or variant["axes"]
+        label = (names[panel_axis] if panel_axis else "", ", ".join(names[a] for a in line_axes))
+        values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
+        x = float(variant["vars"][x_var])
         if not values:
             continue
         if metric.success is not None:
             k = sum(v >= metric.success if metric.higher else v <= metric.success for v in values)
             low, high = wilson(k, len(values))
-            point = (float(variant["vars"][x_var]), k / len(values), low, high)
+            point = (x, k / len(values), low, high)
+        elif metric.reach is not None:
+            point = (x, statistics.median(values), min(values), max(values))
         else:
             mean, half = interval(values)
-            point = (float(variant["vars"][x_var]), mean, mean - (half or 0), mean + (half or 0))
+            point = (x, mean, mean - (half or 0), mean + (half or 0))
         lines.setdefault(label, []).append(point)
-    panels = list(dict.fromkeys(panel for panel, _ in lines))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1, 3.4), sharey=True, squeeze=False)
-    for i, ((panel, label), points) in enumerate(sorted(lines.items())):
-        ax = axes[0][panels.index(panel)]
-        points.sort()
-        xs, ys, lows, highs = (list(column) for column in zip(*points, strict=True))
-        shift = [x * (1 + 0.03 * (i - len(lines) / 2)) for x in xs]  # keep the interval bars apart
-        ax.errorbar(shift, ys, yerr=[[y - lo for y, lo in zip(ys, lows, strict=True)],
-                                      [hi - y for y, hi in zip(ys, highs, strict=True)]],
-                    marker="o", capsize=3, label=label)  # fmt: skip
-    for panel, ax in zip(panels, axes[0], strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel(x_var)
-        ax.set_title(f"{panel} (95% {'Wilson' if metric.success is not None else 't'} intervals)", fontsize=9)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(metric.label if metric.success is None else f"success ({metric.key} >= {metric.success})")
+    return lines
+
+
+def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> None:
+    """With ``figure: {x: <var>, panels: <axis>, lines: [<axis>, ...], metrics: [<key>, ...]}``: each metric (the key
+    metric when none are named) against the variable ``x`` (log scale), a row of panels per metric, a panel per
+    ``panels`` value, a line per combination of the ``lines`` axes (``curve_points``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = exp.figure.get("metrics") or [exp.key_metric]
+    metrics = [next(m for m in exp.metrics if m.key == key) for key in keys]
+    found = [curve_points(exp, table, metric) for metric in metrics]
+    panels = list(dict.fromkeys(panel for lines in found for panel, _ in lines))
+    if not panels:
+        return
+    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(3.6 * len(panels) + 1, 3.4 * len(metrics)),
+                             sharey="row", squeeze=False)  # fmt: skip
+    for r, (metric, lines) in enumerate(zip(metrics, found, strict=True)):
+        for i, ((panel, label), points) in enumerate(sorted(lines.items())):
+            ax = axes[r][panels.index(panel)]
+            points.sort()
+            xs, ys, lows, highs = (list(column) for column in zip(*points, strict=True))
+            shift = [x * (1 + 0.03 * (i - len(lines) / 2)) for x in xs]  # keep the interval bars apart
+            ax.errorbar(shift, ys, yerr=[[y - lo for y, lo in zip(ys, lows, strict=True)],
+                                          [hi - y for y, hi in zip(ys, highs, strict=True)]],
+                        marker="o", capsize=3, label=label)  # fmt: skip
+        kind = "Wilson 95%" if metric.success is not None else "median, [min, max]" if metric.reach is not None \
+            else "95% t"  # fmt: skip
+        for panel, ax in zip(panels, axes[r], strict=True):
+            ax.set_xscale("log")
+            ax.set_xlabel(exp.figure["x"])
+            ax.set_title(f"{panel} ({kind})", fontsize=9)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+        axes[r][0].set_ylabel(textwrap.fill(f"success ({metric.key} >= {metric.success})" if metric.success is not None
+                                            else metric.label, 30), fontsize=8)  # fmt: skip
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -76,7 +97,7 @@ def experiment_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) 
         return  # steps to a target: the table's median says it; no dot plot of missing values
     fig, ax = plt.subplots(figsize=(max(4.5, 1.5 * len(table) + 1.5), 3.6))
     for i, row in enumerate(table):
-        values = [v for v in row["values"][metric.key] if v is not None and not math.isnan(v)]
+        values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
         if not values:
             continue
         mean, half = interval(values)

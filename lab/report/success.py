@@ -1,0 +1,126 @@
+"""Success rates against a length-like variable: where each arm stops succeeding, and exact tests between arms.
+
+For an experiment built from axes (``spec.product_of``) with a ``success`` metric, named under ``analysis:`` as
+``{function: lab.report.success.summary, args: {x: length, between: cell, within: init}}``:
+
+- the *breaking length* of every (``between``, ``within``) arm: the largest ``x`` whose Wilson 95% lower bound of
+  the success rate is >= 0.5 (the arm reliably solves it), and beside it the largest ``x`` whose upper bound is
+  >= 0.5 (the longest at which the data do not rule out a majority of successes): the interval of that length;
+- at every ``x``, Fisher's exact test (two-sided) between each pair of ``between`` values, each with its best
+  ``within`` value (largest breaking length, then most successes), Holm-corrected over that table's tests; then the
+  same within every ``within`` value that two or more ``between`` values share, each table its own Holm family.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+from lab.experiment.spec import Experiment
+from lab.experiment.table import wilson
+
+Counts = dict[tuple[str, str], dict[float, tuple[int, int]]]  # (between, within) -> x -> (successes, runs)
+
+
+def counts(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, within: str) -> Counts:
+    metric = next(m for m in exp.metrics if m.success is not None)
+    out: Counts = {}
+    for row in (r for r in table if r["variant"] in exp.variants):
+        variant = exp.variants[row["variant"]]
+        values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
+        if values:
+            k = sum(v >= metric.success if metric.higher else v <= metric.success for v in values)
+            arm = (variant["axes"][between], variant["axes"][within])
+            out.setdefault(arm, {})[float(variant["vars"][x])] = (k, len(values))
+    return out
+
+
+def breaking(points: dict[float, tuple[int, int]]) -> tuple[float | None, float | None]:
+    """(largest x with Wilson lower bound >= 0.5, largest x with upper bound >= 0.5); None where no x qualifies."""
+    bounds = {x: wilson(k, n) for x, (k, n) in points.items()}
+    low = [x for x, (lo, _) in bounds.items() if lo >= 0.5]
+    high = [x for x, (_, hi) in bounds.items() if hi >= 0.5]
+    return (max(low) if low else None), (max(high) if high else None)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input's order."""
+    order = sorted(range(len(pvalues)), key=pvalues.__getitem__)
+    adjusted, running = [0.0] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _length(value: float | None, longest: float) -> str:
+    if value is None:
+        return "none"
+    text = f"{value:,.0f}"
+    return f">= {text} (the longest run)" if value == longest else text
+
+
+def fisher_family(found: Counts, arms: list[tuple[str, str]], label: dict[str, str]) -> list[str]:
+    """A markdown table, a row per x and a column per pair of ``arms``: successes and Fisher's exact p, with Holm's
+    correction over the table's tests (one family)."""
+    from scipy.stats import fisher_exact
+
+    pairs = list(combinations(arms, 2))
+    xs = sorted({x for arm in arms for x in found[arm]})
+    tests = {}
+    for (a, b), x in ((pair, x) for pair in pairs for x in xs):
+        if x in found[a] and x in found[b]:
+            (k1, n1), (k2, n2) = found[a][x], found[b][x]
+            tests[a, b, x] = (f"{k1}/{n1} vs {k2}/{n2}", float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue))
+    if not tests:
+        return []
+    adjusted = dict(zip(tests, holm([p for _, p in tests.values()]), strict=True))
+    heads = [f"{label[a[0]]} vs {label[b[0]]}" for a, b in pairs]
+    lines = [f"| x | {' | '.join(heads)} |", "|---" * (len(pairs) + 1) + "|"]
+    for x in (x for x in xs if any((a, b, x) in tests for a, b in pairs)):
+        cells = []
+        for a, b in pairs:
+            if (a, b, x) not in tests:
+                cells.append("–")
+                continue
+            solved, p = tests[a, b, x]
+            adj = adjusted[a, b, x]
+            cells.append(f"{solved}: p {p:.2g}, Holm {adj:.2g}{' *' if adj < 0.05 else ''}")
+        lines.append(f"| {x:,.0f} | {' | '.join(cells)} |")
+    return lines
+
+
+def summary(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, within: str) -> str:
+    """Markdown: the breaking-length table, then the exact tests (see the module's docstring)."""
+    found = counts(exp, table, x, between, within)
+    if not found:
+        return ""
+    label = {value: exp.variants[v]["axis_labels"][axis] for v in exp.variants
+             for axis, value in exp.variants[v]["axes"].items() if axis in (between, within)}  # fmt: skip
+    xs = sorted({value for points in found.values() for value in points})
+    lines = [f"Breaking {x} per {between} and {within}: the largest {x} whose success rate's Wilson 95% lower bound is "
+             f">= 0.5; *up to*: the largest {x} whose upper bound is >= 0.5 (a majority of successes not ruled out "
+             f"there).", "", f"| {between} | {within} | breaking {x} | up to | solved at "
+             f"{', '.join(f'{v:,.0f}' for v in xs)} |", "|---|---|---|---|---|"]  # fmt: skip
+    best: dict[str, tuple[str, tuple[float, int]]] = {}
+    for (b, w), points in found.items():
+        low, high = breaking(points)
+        solved = ", ".join(f"{points[v][0]}/{points[v][1]}" if v in points else "–" for v in xs)
+        lines.append(f"| {label[b]} | {label[w]} | {_length(low, max(points))} | {_length(high, max(points))} | "
+                     f"{solved} |")  # fmt: skip
+        score = (low if low is not None else 0.0, sum(k for k, _ in points.values()))
+        if b not in best or score > best[b][1]:
+            best[b] = (w, score)
+    first = fisher_family(found, [(b, w) for b, (w, _) in best.items()], label)
+    if first:
+        chosen = ", ".join(f"{label[b]}: {label[w]}" for b, (w, _) in best.items())
+        lines += ["", f"Fisher's exact test (two-sided) between {between}s, each with its best {within} (the largest "
+                      f"breaking {x}, then the most successes: {chosen}); Holm-adjusted over this table's tests; "
+                      "\\* Holm p < 0.05.", "", *first]  # fmt: skip
+    for w in dict.fromkeys(w for _, w in found):
+        arms = [(b, w) for b in dict.fromkeys(b for b, _ in found) if (b, w) in found]
+        family = fisher_family(found, arms, label) if len(arms) > 1 else []
+        if family:
+            lines += ["", f"The same within {within} {label[w]} (its own Holm family).", "", *family]
+    return "\n".join(lines).replace("| x |", f"| {x} |") + "\n"

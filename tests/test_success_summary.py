@@ -1,0 +1,108 @@
+"""The palindrome study's analysis from records: breaking lengths by the rule its YAML states, Fisher's exact tests
+with Holm's correction, the two-row figure (success rate, median steps to 99%) and the never-reading baseline."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import REPO
+from PIL import Image
+
+from lab.experiment import records, table
+from lab.experiment import spec as specs
+from lab.report.figures import experiment_figure
+from lab.report.success import breaking, holm, summary
+
+CODE = {"files": ["lab/errors.py"], "code": records.code_hash(["lab/errors.py"], str(REPO))}  # not stale
+SOLVED = {  # (cell, init) -> successes of 10 per length
+    ("lstm", "chrono"): {10: 10, 20: 10, 50: 10, 100: 10, 200: 9, 500: 8, 1000: 2},
+    ("gru", "chrono"): {10: 10, 20: 10, 50: 10, 100: 6, 200: 1, 500: 0},
+    ("rnn", "irnn"): {10: 10, 20: 7, 50: 0},
+    ("rnn", "orthogonal"): {10: 10, 20: 10, 50: 0},
+    ("lstm", "orthogonal"): {10: 10, 20: 10, 50: 3},
+}
+
+
+def fake_records(exp: specs.Experiment) -> list[dict]:
+    out = []
+    for name, variant in exp.variants.items():
+        arm, length = (variant["axes"]["cell"], variant["axes"]["init"]), variant["vars"]["length"]
+        if length not in SOLVED.get(arm, {}):
+            continue
+        for seed in range(10):
+            ok = seed < SOLVED[arm][length]
+            out.append({"variant": name, "seed": seed, "status": "finished", "seconds": 1.0,
+                        "final": {"test/best_acc": 1.0 if ok else 0.1},
+                        "reached": {"val/acc": 100 * length if ok else None},
+                        "code_version": CODE})  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def study():
+    exp = specs.load(REPO / "experiments" / "palindrome.yaml", REPO)
+    exp.baselines = {}  # the baseline row has its own test
+    return exp, table.rows(exp, fake_records(exp))
+
+
+def test_the_breaking_length_is_the_longest_whose_wilson_lower_bound_reaches_one_half():
+    """8/10 at 500 (lower bound 0.49) does not count, 9/10 at 200 (0.60) does; the upper end is where a majority
+    is still not ruled out (2/10 at 1,000: upper bound 0.51)."""
+    assert breaking({10: (10, 10), 200: (9, 10), 500: (8, 10), 1000: (2, 10)}) == (200.0, 1000.0)
+    assert breaking({10: (3, 10), 20: (0, 10)}) == (None, 10.0)
+
+
+def test_holm_multiplies_the_sorted_p_values_by_the_tests_left_and_keeps_them_monotone():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_the_summary_shows_each_breaking_length_and_exact_tests_between_the_best_arms(study):
+    exp, rows = study
+    text = summary(exp, rows, **exp.analysis["args"])
+    lstm = "| LSTM | orthogonal + chrono (T_max = L) | 200 | >= 1,000 (the longest run) | 10/10, 10/10, 10/10, 10/10, "
+    assert lstm + "9/10, 8/10, 2/10 |" in text  # 8/10: lower bound 0.49; 2/10: upper bound 0.51
+    assert "| RNN | identity + ReLU (IRNN) | 10 | 20 | 10/10, 7/10, 0/10, –, –, –, – |" in text
+    assert "| GRU | orthogonal + chrono (T_max = L) | 50 | 100 |" in text  # 6/10 at 100: [0.31, 0.83]
+    best = text.split("Fisher's exact test")[1].split("The same within")[0]
+    assert "RNN: orthogonal, LSTM: orthogonal + chrono (T_max = L), GRU: orthogonal + chrono (T_max = L)" in best
+    # the RNN's best is orthogonal (breaking length 20), not the IRNN (10)
+    # 10/10 against 0/10 at L = 50: p = 2 / C(20, 10); 3 pairs x up to 7 lengths in this family (12 tests here)
+    p = 2 / math.comb(20, 10)
+    assert f"| 50 | 0/10 vs 10/10: p {p:.2g}, Holm {12 * p:.2g} * | 0/10 vs 10/10: p {p:.2g}, Holm" in best
+    assert "| 1,000 |" not in best and "| 500 | – | – | 8/10 vs 0/10: p 0.00071, Holm 0.0071 * |" in best
+    chrono = text.split("within init orthogonal + chrono (T_max = L)")[1]
+    assert "| length | LSTM vs GRU |" in chrono and "| 200 | 9/10 vs 1/10: p 0.0011" in chrono
+
+
+def test_the_figure_has_a_row_for_the_success_rate_and_one_for_the_median_steps(study, tmp_path):
+    exp, rows = study
+    experiment_figure(exp, rows, tmp_path / "pal.png")
+    image = np.asarray(Image.open(tmp_path / "pal.png").convert("L"))
+    assert image.shape[0] > 1.6 * 3.4 * 110 and image.shape[1] > 3 * 3.6 * 110  # two rows of three panels
+    assert image.std() > 20  # drawn, not blank
+
+
+def test_the_palindrome_baseline_is_the_majority_digit_near_chance_on_the_runs_test_split():
+    from rnn_lab.baselines import palindrome_baselines
+
+    (row,) = palindrome_baselines(seeds=[0, 1], seq_len=20, num_samples=20_000)
+    (run,) = row["runs"]
+    assert 0.07 < run["test/best_acc"] < 0.13 and "L = 20" in row["label"]
+    exp = specs.load(REPO / "experiments" / "palindrome.yaml", REPO)
+    rows = table.rows(exp, [])
+    assert rows[-1]["label"].startswith("*majority digit") and rows[-1]["n"] == 1
+
+
+def test_one_key_shown_as_steps_to_reach_and_as_a_value_keeps_both_columns_apart(study):
+    """palindrome_tuning shows val/acc twice: the steps at which runs first reached 99% and the best accuracy."""
+    exp = specs.load(REPO / "experiments" / "palindrome_tuning.yaml", REPO)
+    exp.baselines = {}
+    record = {"variant": "lstm.lr1e-3.clip10", "seed": 100, "status": "finished", "seconds": 60.0,
+              "final": {"test/best_acc": 1.0, "val/acc": 0.9996}, "reached": {"val/acc": 1500},
+              "code_version": CODE}  # fmt: skip
+    text = table.markdown(exp, table.rows(exp, [record]))
+    row = "| LSTM (orthogonal + chrono), Adam 1e-3, clip 10 | 1 | 1/1 [0.21, 1.00] | 1500 [1500, 1500] (1/1) | 1.000 |"
+    assert row in text
