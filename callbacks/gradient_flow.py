@@ -102,11 +102,19 @@ def save_csv(curves: dict[str, Tensor], path: Path) -> None:
             writer.writerow([t, *row])
 
 
+def probe_steps(length: int) -> list[int]:
+    """The steps t (from 1) at which the curve is logged as a metric: 1, 2, 5, 10, 20, 50, ... below ``length``,
+    and ``length``."""
+    steps = [m * 10**e for e in range(len(str(length))) for m in (1, 2, 5) if m * 10**e < length]
+    return [*steps, length]
+
+
 class GradientFlow(Callback):
     """Records ||∂L/∂h_t|| (and an LSTM's ||∂L/∂c_t||) on a fixed batch of long palindromes at the start and the end
     of training.
 
-    Logs ``gradient_flow/<when>_first_over_last`` (= ||∂L/∂h_1|| / ||∂L/∂h_T||) and its log10 to every logger, adds
+    Logs ``gradient_flow/<when>_first_over_last`` (= ||∂L/∂h_1|| / ||∂L/∂h_T||), its log10 and the log10 of
+    ||∂L/∂h_t|| / ||∂L/∂h_T|| at the ``probe_steps`` t (``..._log10_h<t>_over_last``) to every logger, adds
     the plot to W&B when it is active, and saves ``gradient_flow.png`` and ``gradient_flow.csv`` in the run directory.
 
     Args:
@@ -130,6 +138,9 @@ class GradientFlow(Callback):
         ratio = (norms[0] / norms[-1].clamp_min(1e-38)).item()
         values = {f"gradient_flow/{when}_first_over_last": ratio,
                   f"gradient_flow/{when}_log10_first_over_last": math.log10(max(ratio, 1e-300))}  # fmt: skip
+        for t in probe_steps(len(norms)):  # the curve itself, at log-spaced steps: into the run's record
+            relative = (norms[t - 1] / norms[-1].clamp_min(1e-38)).item()
+            values[f"gradient_flow/{when}_log10_h{t}_over_last"] = math.log10(max(relative, 1e-300))
         for logger in trainer.loggers:
             logger.log_metrics(values, step=scalar_step(trainer))
 

@@ -122,3 +122,54 @@ def main(args: list[str]) -> None:
     save_csv({f"{label} ({stage})": norms for stage, curves in panels.items() for label, norms in curves.items()},
              output.with_suffix(".csv"))  # fmt: skip
     print(f"saved {output} and {output.with_suffix('.csv')}")
+
+
+def experiment_figure(exp, table: list[dict], path: Path, panels: str = "cell", lines: str = "init") -> None:
+    """The gradient-flow experiment's figure from its records: log10 ||∂L/∂h_t|| / ||∂L/∂h_T|| against t (log
+    scale), the mean over seeds with its 95% t interval, a panel per ``panels`` value, a line per ``lines`` value; the
+    top row at initialisation, the bottom row at the end of the run's training (the ``GradientFlow`` callback's
+    ``gradient_flow/<when>_log10_h<t>_over_last`` metrics)."""
+    import math
+    import re
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lab.experiment.table import interval
+
+    rows = [row for row in table if row["variant"] in exp.variants and row["finals"]]
+    names = list(dict.fromkeys(exp.variants[row["variant"]]["axis_labels"][panels] for row in rows))
+    if not names:
+        return
+    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names) + 1, 6.6), sharey="row", squeeze=False)
+    for r, when in enumerate(("start", "end")):
+        pattern = re.compile(rf"gradient_flow/{when}_log10_h(\d+)_over_last$")
+        for row in rows:
+            labels = exp.variants[row["variant"]]["axis_labels"]
+            steps = sorted({int(m[1]) for final in row["finals"] for key in final if (m := pattern.match(key))})
+            points = []
+            for t in steps:
+                values = [f[key] for f in row["finals"] if (key := f"gradient_flow/{when}_log10_h{t}_over_last") in f]
+                values = [v for v in values if not math.isnan(v)]
+                if values:
+                    mean, half = interval(values)
+                    points.append((t, mean, half or 0.0))
+            if points:
+                ts, means, halves = zip(*points, strict=True)
+                axes[r][names.index(labels[panels])].errorbar(ts, means, yerr=halves, marker="o", ms=3, capsize=2,
+                                                             label=labels[lines])  # fmt: skip
+        for name, ax in zip(names, axes[r], strict=True):
+            ax.set_xscale("log")
+            ax.set_xlabel("time step t")
+            ax.set_title(f"{name}, {'at initialisation' if when == 'start' else 'after training'}", fontsize=9)
+            ax.axhline(0, color="grey", lw=0.5)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+        axes[r][0].set_ylabel("log10 ||dL/dh_t|| / ||dL/dh_T||\n(mean over seeds, 95% t)", fontsize=8)
+    fig.suptitle(f"{exp.title} ({exp.budget})", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

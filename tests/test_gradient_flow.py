@@ -65,6 +65,34 @@ def test_gradient_flow_callback_logs_and_saves_png(tmp_path):
     assert "gradient_flow/end_log10_first_over_last" in metrics  # what experiments/gradient_flow.yaml tabulates
     header = (run_dir / "gradient_flow.csv").read_text().splitlines()[0]
     assert header == "t,lstm h_t (start),lstm c_t (start),lstm h_t (end),lstm c_t (end)"
+    # the curve itself goes into the run's metrics (so into its record) at t = 1, 2, 5, 10, 20, 30
+    curves = _columns(run_dir / "gradient_flow.csv")
+    logged = {k: float(v) for row in csv.DictReader(open(run_dir / "metrics.csv")) for k, v in row.items() if v}
+    for when in ("start", "end"):
+        norms = curves[f"lstm h_t ({when})"]
+        keys = sorted(k for k in logged if k.startswith(f"gradient_flow/{when}_log10_h"))
+        assert len(keys) == 6 and logged[f"gradient_flow/{when}_log10_h30_over_last"] == 0.0
+        expected = torch.log10(norms[4] / norms[-1]).item()
+        assert logged[f"gradient_flow/{when}_log10_h5_over_last"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_the_experiment_figure_draws_the_mean_curve_per_init_at_start_and_end(tmp_path):
+    """experiments/gradient_flow.yaml's figure from records alone: a panel per cell, a line per init, two rows."""
+    import numpy as np
+    from conftest import REPO
+    from PIL import Image
+
+    from lab.experiment import spec, table
+    from lab.report.figures import experiment_figure
+
+    exp = spec.load(REPO / "experiments" / "gradient_flow.yaml", REPO)
+    found = [{"variant": name, "seed": seed, "status": "finished", "seconds": 1.0, "reached": {},
+              "final": {f"gradient_flow/{when}_log10_h{t}_over_last": -0.05 * (100 - t) * (1 + seed) / (1 + i)
+                        for when in ("start", "end") for t in (1, 2, 5, 10, 20, 50, 100)},
+              "code_version": {}} for i, name in enumerate(exp.variants) for seed in (0, 1, 2)]  # fmt: skip
+    experiment_figure(exp, table.rows(exp, found), tmp_path / "flow.png")
+    image = np.asarray(Image.open(tmp_path / "flow.png").convert("L"))
+    assert image.shape[0] > 6 * 110 and image.shape[1] > 3 * 3.6 * 110 and image.std() > 20
 
 
 REFUSALS = [

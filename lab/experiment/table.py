@@ -98,6 +98,7 @@ def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "values": {m.slot: [(r.get("reached") or {}).get(m.key) if m.reach is not None else
                                 r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},  # fmt: skip
             "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
+            "finals": [r["final"] for r in done],  # every final value, for an experiment's own figure
         })  # fmt: skip
     for key in reversed(exp.rank):  # best first by the first rank key, ties by the next
         metric = next(m for m in exp.metrics if m.key == key)

@@ -83,7 +83,12 @@ def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> No
 
 def experiment_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> None:
     """The key metric per variant: every seed as a dot, the mean and its 95% interval as a bar (or, for an
-    experiment with a ``figure`` spec, ``curve_figure``)."""
+    experiment with a ``figure`` spec, ``curve_figure``, or the function it names)."""
+    if exp.figure.get("function"):  # the experiment's own figure: {function: module.name, args}
+        from lab.experiment.table import named
+
+        named(exp.figure)(exp, table, path, **exp.figure.get("args", {}))
+        return
     if exp.figure:
         curve_figure(exp, table, path)
         return
