@@ -71,9 +71,9 @@ experiment: $(STAMP)  ## run an experiment on Ray: make experiment E=ring [ARGS=
 ring grid: $(STAMP)  ## mode collapse on the 8-ring / 25-grid: every mixture family x 5 seeds (make experiment E=ring)
 	$(PY) -m lab experiment run experiments/$@.yaml $(ARGS)
 
-stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST: modes of 1,000 and KL (GPU-scale)
-	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/dcgan.yaml $(ARGS)
-	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/unrolled.yaml $(ARGS)
+stacked-mnist: $(STAMP)  ## DCGAN then Unrolled GAN (k=10) on Stacked MNIST, the Unrolled paper's nets and budget (GPU-scale)
+	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/metz.yaml --config configs/stacked/metz.dhalf.yaml $(ARGS)
+	$(PY) -m gan_lab fit --config configs/base.yaml --config configs/stacked/metz.yaml --config configs/stacked/metz.dhalf.yaml --config configs/stacked/metz.unrolled.yaml $(ARGS)
 
 results: $(STAMP)  ## RESULTS.md from the run records under results/ (make experiment E=... makes them)
 	$(PY) -m lab results $(ARGS)

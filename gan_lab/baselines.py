@@ -58,3 +58,31 @@ def mixture_baselines(
             runs.append({f"val/{k}": v for k, v in stats.items() if k != "counts"})
         rows.append({"label": label, "runs": runs})
     return rows
+
+
+STACKED_LABELS = ("real stacked test digits", "uniform noise", "one digit triple")
+
+
+def stacked_baselines(seeds: list[int], n_samples: int = 26_000) -> list[dict[str, Any]]:
+    """The Stacked MNIST reference rows, ``{"label", "runs": [{"val/modes": ..., "val/kl": ...} per seed]}``, by the
+    classifier count of every trained run (``gan_lab.evaluate_samples.score_stacked``) on ``n_samples`` images per
+    seed: three MNIST test digits stacked as R, G, B; pixels uniform in [0, 1]; one real triple repeated."""
+    from torchvision.datasets import MNIST
+
+    from gan_lab.evaluate_samples import score_stacked
+    from lab.paths import default_data_dir
+
+    test = MNIST(default_data_dir(), train=False, download=False).data.float().div(255.0)  # (10000, 28, 28)
+    rows = {label: [] for label in STACKED_LABELS}
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(seed)
+        triples = torch.randint(len(test), (n_samples, 3), generator=generator)
+        made = {
+            "real stacked test digits": test[triples],  # (n, 3, 28, 28)
+            "uniform noise": torch.rand(n_samples, 3, 28, 28, generator=generator),
+            "one digit triple": test[triples[:1]].expand(n_samples, 3, 28, 28),
+        }
+        for label, images in made.items():
+            stats = score_stacked(images)
+            rows[label].append({"val/modes": stats["modes"], "val/kl": stats["kl"]})
+    return [{"label": label, "runs": runs} for label, runs in rows.items()]

@@ -39,7 +39,11 @@ def test_three_real_digits_are_classified_to_the_right_mode(data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", ["stacked/dcgan", "stacked/unrolled", "gan/unrolled", "gan/madgan"])
+@pytest.mark.parametrize(
+    "config",
+    ["stacked/metz", "stacked/metz+stacked/metz.dhalf+stacked/metz.unrolled", "stacked/veegan+stacked/veegan.pac2",
+     "gan/unrolled", "gan/madgan"],
+)  # fmt: skip
 def test_config_fits_with_fast_dev_run(config, data_dir, tmp_path, monkeypatch):
     """Each Stacked MNIST / Unrolled / MAD-GAN config runs `fit` with fast_dev_run through the real CLI."""
     from conftest import CONFIGS
@@ -47,7 +51,7 @@ def test_config_fits_with_fast_dev_run(config, data_dir, tmp_path, monkeypatch):
     from gan_lab.__main__ import main
 
     monkeypatch.chdir(tmp_path)
-    files = [CONFIGS / "base.yaml", CONFIGS / f"{config}.yaml", CONFIGS / "tiny.yaml"]
+    files = [CONFIGS / "base.yaml", *(CONFIGS / f"{part}.yaml" for part in config.split("+")), CONFIGS / "tiny.yaml"]
     args = [arg for path in files for arg in ("--config", str(path))]
     if "unrolled" in config:
         args += ["--model.init_args.unroll_steps=1"]  # the unrolled path, at a tenth of the cost
@@ -66,3 +70,40 @@ def test_config_fits_with_fast_dev_run(config, data_dir, tmp_path, monkeypatch):
         (found,) = tmp_path.rglob("modes.json")
         final = json.loads(found.read_text())["final"]
         assert 1 <= final["modes"] <= 200 and final["kl"] >= 0
+
+
+def test_the_papers_nets_have_the_published_shapes_and_the_table_labels_their_parameter_counts():
+    """gan_lab/nets/stacked.py: the VEEGAN setting's DCGAN (5x5 kernels, 2x2 -> 28x28) and the Unrolled GAN setting's
+    small nets; every parameter count that experiments/stacked*.yaml prints in a label is the net's own."""
+    import re
+
+    import torch
+    from conftest import REPO
+
+    from gan_lab.nets.stacked import MetzDiscriminator, MetzGenerator, VeeganDiscriminator, VeeganGenerator
+    from lab.experiment import spec
+
+    def count(net: torch.nn.Module) -> str:
+        return f"{sum(p.numel() for p in net.parameters()):,}"
+
+    nets = {"G": MetzGenerator(), "quarter": MetzDiscriminator((2, 4, 8)), "half": MetzDiscriminator((4, 8, 16)),
+            "pac quarter": MetzDiscriminator((2, 4, 8), (6, 28, 28)),
+            "pac half": MetzDiscriminator((4, 8, 16), (6, 28, 28)),
+            "vG": VeeganGenerator(), "vD": VeeganDiscriminator(),
+            "vpac": VeeganDiscriminator(64, (6, 28, 28))}  # fmt: skip
+    for name in ("G", "vG"):
+        z = torch.randn(4, nets[name].latent_dim)
+        assert nets[name](z).shape == (4, 3, 28, 28)
+    assert nets["quarter"](torch.rand(4, 3, 28, 28)).shape == (4,) and nets["vpac"](torch.rand(4, 6, 28, 28)).shape == (
+        4,
+    )
+    stacked = spec.load(REPO / "experiments" / "stacked.yaml", REPO)
+    assert count(nets["G"]) in stacked.budget
+    expected = {"dcgan.quarter": "quarter", "pac2.quarter": "pac quarter", "unrolled.k5.quarter": "quarter",
+                "unrolled.k10.quarter": "quarter", "dcgan.half": "half", "pac2.half": "pac half",
+                "unrolled.k5.half": "half", "unrolled.k10.half": "half"}  # fmt: skip
+    for variant, net in expected.items():
+        assert re.search(rf"\(D {count(nets[net])}( parameters)?\)", stacked.label(variant)), variant
+    veegan = spec.load(REPO / "experiments" / "stacked_veegan.yaml", REPO)
+    assert count(nets["vG"]) in veegan.budget and count(nets["vD"]) in veegan.label("dcgan")
+    assert count(nets["vpac"]) in veegan.label("pac2")

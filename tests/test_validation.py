@@ -98,7 +98,7 @@ D = "--model.init_args.discriminator.init_args"
 GAN_PROTOCOL = ["mixtures/grid.yaml", "mixtures/gan.yaml", "mixtures/gan.protocol.yaml"]
 PACGAN_PROTOCOL = ["mixtures/grid.yaml", "mixtures/pacgan.yaml", "mixtures/pacgan.protocol.yaml"]
 MADGAN_G25 = ["mixtures/grid.yaml", "mixtures/madgan.yaml", "mixtures/madgan.g25.yaml"]
-PACDCGAN2 = ["stacked/dcgan.yaml", "stacked/dcgan.pac2.yaml"]
+PACDCGAN2 = ["stacked/metz.yaml", "stacked/metz.pac2.yaml"]
 PROTOCOL_CASES = [
     ("maxout pieces 0", GAN_PROTOCOL, [f"{D}.pieces=0"], "error: pieces must be >= 1, got 0"),
     ("maxout n_layers 0", GAN_PROTOCOL, [f"{D}.n_layers=0"],
@@ -120,6 +120,8 @@ PROTOCOL_CASES = [
     ("pacdcgan2 packing 0", PACDCGAN2, ["--model.init_args.packing=0"], "error: packing must be >= 1, got 0"),
     ("pacdcgan2 batch not divisible", PACDCGAN2, ["--data.init_args.batch_size=63"],
      "error: batch_size 63 is not divisible by the packing degree 2"),
+    ("metz discriminator with two convs", PACDCGAN2, [f"{D}.channels=[2,4]"],
+     "error: channels must be three positive filter counts, got [2, 4]"),
 ]  # fmt: skip
 LSTM = configs("rnn/lstm.yaml")
 RNN_CASES = [

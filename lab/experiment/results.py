@@ -23,8 +23,8 @@ reused, by `make experiment E=<name>`; the launcher and the records are describe
 """
 
 
-def section(exp: specs.Experiment, found: list[dict]) -> str:
-    rows = table.rows(exp, found)
+def section(exp: specs.Experiment, found: list[dict], folder: Path) -> str:
+    rows = table.rows(exp, found, folder)
     done = [r for r in found if records.finished(r)]
     hosts = sorted({r.get("host", "?") for r in done})
     commits = sorted({(r.get("code_version") or {}).get("commit") or "?" for r in done})
@@ -59,7 +59,7 @@ def build(results: Path = Path("results"), folder: Path = Path("experiments")) -
             missing.append(exp)
             continue
         table.build(exp, results)
-        sections.append(section(exp, found))
+        sections.append(section(exp, found, results / exp.name))
     text = HEADER + "\n" + "\n".join(sections)
     if missing:
         text += "\n## Defined, not yet run here\n\n" + "\n".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
 from pathlib import Path
@@ -84,8 +85,9 @@ def load(exp: Experiment, results: Path, instance: str | None = None) -> list[di
     return sorted(found, key=lambda r: (order[r["variant"]], r["seed"]))
 
 
-def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per variant: label, n, failed, stale, per metric the finished values, seconds per run."""
+def rows(exp: Experiment, found: list[dict[str, Any]], folder: Path | None = None) -> list[dict[str, Any]]:
+    """One dict per variant: label, n, failed, stale, per metric the finished values, seconds per run; then the
+    baseline rows (kept in ``folder``/baselines.json, when given, while their function and arguments stay the same)."""
     out = []
     for variant in exp.variants:
         mine = [r for r in found if r["variant"] == variant]
@@ -103,7 +105,7 @@ def rows(exp: Experiment, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key in reversed(exp.rank):  # best first by the first rank key, ties by the next
         metric = next(m for m in exp.metrics if m.key == key)
         out.sort(key=lambda row: _order(row["values"][metric.slot], metric.higher))
-    return out + baseline_rows(exp)
+    return out + baseline_rows(exp, folder)
 
 
 def _order(values: list[Any], higher: bool) -> float:
@@ -112,12 +114,25 @@ def _order(values: list[Any], higher: bool) -> float:
     return (-1 if higher else 1) * statistics.fmean(finite) if finite else math.inf
 
 
-def baseline_rows(exp: Experiment) -> list[dict[str, Any]]:
+def baseline_rows(exp: Experiment, folder: Path | None = None) -> list[dict[str, Any]]:
     """The reference rows that ``baselines: {function, args}`` computes for the experiment's seeds (real samples,
-    trivial generators), scored by the same code as the runs; shown in italics below the variants."""
+    trivial generators), scored by the same code as the runs; shown in italics below the variants. With ``folder``,
+    the rows are kept in its ``baselines.json`` under a key of the function, its source file, arguments and seeds."""
     if not exp.baselines:
         return []
-    made = named(exp.baselines)(seeds=exp.seeds, **exp.baselines.get("args", {}))
+    import hashlib
+    import inspect
+
+    function = named(exp.baselines)
+    source = Path(inspect.getsourcefile(function)).read_bytes()
+    key = hashlib.sha256(json.dumps([exp.baselines, exp.seeds], sort_keys=True).encode() + source).hexdigest()[:12]
+    saved = records.read(folder / "baselines.json") if folder else None
+    if saved and saved.get("key") == key:
+        made = saved["rows"]
+    else:
+        made = function(seeds=exp.seeds, **exp.baselines.get("args", {}))
+        if folder:
+            records.write(folder / "baselines.json", {"key": key, "rows": made})
     return [{"variant": "baseline", "label": f"*{row['label']}*", "n": len(row["runs"]), "failed": 0, "stale": False,
              "seeds": exp.seeds, "seconds": math.nan,
              "values": {m.slot: [None if m.reach is not None else run.get(m.key, math.nan) for run in row["runs"]]
@@ -182,7 +197,7 @@ def build(exp: Experiment, results: Path, instance: str | None = None, overrides
     """Writes ``results/<instance>/table.md``, ``table.csv`` and ``<name>.png``; returns the markdown and folder."""
     instance = instance or exp.name
     folder = results / instance
-    table = rows(exp, load(exp, results, instance))
+    table = rows(exp, load(exp, results, instance), folder)
     text = markdown(exp, table, list(overrides))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table.md").write_text(text)
