@@ -241,3 +241,27 @@ def test_ddp_ranks_sum_to_the_single_process_values(tmp_path, real):
     assert got["class_histogram"] == expected["class_histogram"]
     for key in ("precision", "recall", "density", "coverage"):  # from KID's feature lists, gathered over ranks
         assert got[key] == pytest.approx(expected[key], rel=1e-9), key
+
+
+def test_validation_split_metrics_score_against_the_validation_images_not_the_test_split(data_dir):
+    """ValidationSplitMetrics (for searches): the reference statistics while fitting are the datamodule's validation
+    images, so those same images score FID ~ 0 and the test split's first images do not."""
+    from types import SimpleNamespace
+
+    from callbacks.validation_metrics import ValidationSplitMetrics
+    from datamodules.mnist import MNISTDataModule, mnist_images
+
+    data = MNISTDataModule(data_dir=str(data_dir), val_size=400, download=False)
+    trainer = SimpleNamespace(datamodule=data, global_rank=0, world_size=1)
+    module = SimpleNamespace(image_shape=(1, 28, 28), device=torch.device("cpu"))
+    callback = ValidationSplitMetrics(n_samples=400, n_real=400, kid_subset_size=100, plot=False)
+    callback.on_fit_start(trainer, module)
+    scores = {}
+    sets = {"val": data.dataset("val").tensors[0], "test": mnist_images("test", 400, str(data_dir))}
+    for name, images in sets.items():
+        callback.metrics.update(images.float() / 255, real=False)
+        scores[name] = callback.metrics.compute(with_prdc=False)["fid"]
+        callback.metrics.reset()
+    assert callback.real_split == "val" and abs(scores["val"]) < 1e-3 < scores["test"]
+    with pytest.raises(ValueError, match="needs a datamodule with a validation split"):
+        ValidationSplitMetrics().on_fit_start(SimpleNamespace(datamodule=None), module)
