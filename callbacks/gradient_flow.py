@@ -111,7 +111,7 @@ def probe_steps(length: int) -> list[int]:
 
 class GradientFlow(Callback):
     """Records ||∂L/∂h_t|| (and an LSTM's ||∂L/∂c_t||) on a fixed batch of long palindromes at the start and the end
-    of training.
+    of training, on a float64 copy of the module (a float32 gradient below 1e-38 would read as 0).
 
     Logs ``gradient_flow/<when>_first_over_last`` (= ||∂L/∂h_1|| / ||∂L/∂h_T||), its log10 and the log10 of
     ||∂L/∂h_t|| / ||∂L/∂h_T|| at the ``probe_steps`` t (``..._log10_h<t>_over_last``) to every logger, adds
@@ -131,15 +131,18 @@ class GradientFlow(Callback):
 
     def _record(self, trainer: Trainer, module: LightningModule, when: str) -> None:
         x, y = palindrome_batch(self.seq_len, self.batch_size, self.seed, module.device)
-        curves = gradient_norms(module, x, y)
+        # a float64 copy: gradients that vanish below float32's range (1e-38 and less) stay measurable, not 0
+        probe = type(module)(**module.hparams).double().to(module.device)
+        probe.load_state_dict(module.state_dict())
+        curves = gradient_norms(probe, torch.nn.functional.one_hot(x, module.hparams.num_classes).double(), y)
         for state, norms in curves.items():
             self.curves[f"{getattr(module, 'family', 'model')} {state} ({when})"] = norms
         norms = curves["h_t"]
-        ratio = (norms[0] / norms[-1].clamp_min(1e-38)).item()
+        ratio = (norms[0] / norms[-1].clamp_min(torch.finfo(norms.dtype).tiny)).item()
         values = {f"gradient_flow/{when}_first_over_last": ratio,
                   f"gradient_flow/{when}_log10_first_over_last": math.log10(max(ratio, 1e-300))}  # fmt: skip
         for t in probe_steps(len(norms)):  # the curve itself, at log-spaced steps: into the run's record
-            relative = (norms[t - 1] / norms[-1].clamp_min(1e-38)).item()
+            relative = (norms[t - 1] / norms[-1].clamp_min(torch.finfo(norms.dtype).tiny)).item()
             values[f"gradient_flow/{when}_log10_h{t}_over_last"] = math.log10(max(relative, 1e-300))
         for logger in trainer.loggers:
             logger.log_metrics(values, step=scalar_step(trainer))

@@ -53,8 +53,9 @@ def test_gradient_flow_callback_logs_and_saves_png(tmp_path):
     data = PalindromeDataModule(seq_len=5, num_samples=512, batch_size=64)
     model = SequenceClassifier(cell="lstm", hidden_dim=16)
     logger = CSVLogger(tmp_path, name="flow")
+    flow = GradientFlow(seq_len=30)
     trainer = Trainer(
-        accelerator="cpu", max_steps=2, limit_val_batches=1, logger=logger, callbacks=[GradientFlow(seq_len=30)],
+        accelerator="cpu", max_steps=2, limit_val_batches=1, logger=logger, callbacks=[flow],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )  # fmt: skip
     trainer.fit(model, datamodule=data)
@@ -65,6 +66,7 @@ def test_gradient_flow_callback_logs_and_saves_png(tmp_path):
     assert "gradient_flow/end_log10_first_over_last" in metrics  # what experiments/gradient_flow.yaml tabulates
     header = (run_dir / "gradient_flow.csv").read_text().splitlines()[0]
     assert header == "t,lstm h_t (start),lstm c_t (start),lstm h_t (end),lstm c_t (end)"
+    assert all(curve.dtype == torch.float64 for curve in flow.curves.values())  # a float64 probe: no underflow to 0
     # the curve itself goes into the run's metrics (so into its record) at t = 1, 2, 5, 10, 20, 30
     curves = _columns(run_dir / "gradient_flow.csv")
     logged = {k: float(v) for row in csv.DictReader(open(run_dir / "metrics.csv")) for k, v in row.items() if v}

@@ -106,3 +106,19 @@ def test_one_key_shown_as_steps_to_reach_and_as_a_value_keeps_both_columns_apart
     text = table.markdown(exp, table.rows(exp, [record]))
     row = "| LSTM (orthogonal + chrono), Adam 1e-3, clip 10 | 1 | 1/1 [0.21, 1.00] | 1500 [1500, 1500] (1/1) | 1.000 |"
     assert row in text
+
+
+def test_a_record_keeps_every_final_value_but_the_training_curves(tmp_path):
+    """The launcher's summary of a run folder: a callback's own group (gradient_flow/...) reaches the record beside
+    val/ and test/, the per-step train/ curves do not; reach steps count batches done (logged step + 1)."""
+    from lab.experiment.runone import summarize
+
+    run = tmp_path / "run"
+    (run / "version_0").mkdir(parents=True)
+    (run / "version_0" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/acc,gradient_flow/start_log10_h1_over_last\n0,49,2.3,,\n0,99,,0.995,-3.5\n"
+    )
+    (run / "console.log").write_text("  last: step 100, epoch 1: val/acc = 0.995\n")
+    out = summarize(run, [("val/acc", True, 0.99)])
+    assert out["final"] == {"val/acc": 0.995, "gradient_flow/start_log10_h1_over_last": -3.5}
+    assert out["reached"] == {"val/acc": 100} and out["global_step"] == 100

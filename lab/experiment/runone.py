@@ -55,14 +55,15 @@ def attempt_seconds(run_dir: Path) -> float:
 
 
 def summarize(run_dir: Path, metrics: list[tuple]) -> dict[str, Any]:
-    """Final value of every ``val/``, ``eval/``, ``test/`` and ``time/`` key, best of each ``metrics`` key (key,
+    """Final value of every logged key but the ``train/`` curves (``val/``, ``test/``, ``time/``, ``eval/``, a
+    callback's own group such as ``gradient_flow/``), best of each ``metrics`` key (key,
     higher, reach) with its logged step, the training batches done when each first reached its ``reach`` value (the
     optimizer steps of a one-optimizer model; the logged step counts from 0), the optimizer steps done,
     and the paths of the checkpoints and images (relative to the run folder's parent)."""
     from lab.report.runs import load_run
 
     run = load_run(run_dir)
-    keys = [k for k in run.metric_keys() if k.split("/")[0] in ("val", "eval", "test", "time")]
+    keys = [k for k in run.metric_keys() if "/" in k and not k.startswith("train/")]  # per-step training curves out
     final = {key: run.final(key) for key in keys}
     best, reached = {}, {}
     for key, higher, *rest in metrics:
