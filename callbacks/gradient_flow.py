@@ -132,7 +132,8 @@ class GradientFlow(Callback):
     def _record(self, trainer: Trainer, module: LightningModule, when: str) -> None:
         x, y = palindrome_batch(self.seq_len, self.batch_size, self.seed, module.device)
         # a float64 copy: gradients that vanish below float32's range (1e-38 and less) stay measurable, not 0
-        probe = type(module)(**module.hparams).double().to(module.device)
+        args = {k: v for k, v in module.hparams.items() if not k.startswith("_")}  # the CLI adds _instantiator
+        probe = type(module)(**args).double().to(module.device)
         probe.load_state_dict(module.state_dict())
         curves = gradient_norms(probe, torch.nn.functional.one_hot(x, module.hparams.num_classes).double(), y)
         for state, norms in curves.items():
