@@ -43,16 +43,21 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def successes(metric: Metric, values: list[Any]) -> tuple[int, int]:
+    """(runs whose value reaches the metric's ``success`` level, runs with a value): missing and NaN values left out."""
+    finals = [v for v in values if v is not None and not math.isnan(v)]
+    return sum((v >= metric.success) if metric.higher else (v <= metric.success) for v in finals), len(finals)
+
+
 def cell(metric: Metric, values: list[Any]) -> tuple[str, list[Any]]:
     """A metric's markdown cell and CSV numbers over one variant's runs: mean ± t-interval; for ``success``: k/n
     reaching it with the Wilson interval; for ``reach``: the median step [min, max] over the runs that got there."""
     if metric.success is not None:
-        finals = [v for v in values if v is not None and not math.isnan(v)]
-        k = sum((v >= metric.success) if metric.higher else (v <= metric.success) for v in finals)
-        if not finals:
+        k, n = successes(metric, values)
+        if not n:
             return "–", [0, 0, "", ""]
-        low, high = wilson(k, len(finals))
-        return f"{k}/{len(finals)} [{low:.2f}, {high:.2f}]", [k, len(finals), low, high]
+        low, high = wilson(k, n)
+        return f"{k}/{n} [{low:.2f}, {high:.2f}]", [k, n, low, high]
     if metric.reach is not None:
         steps = sorted(v for v in values if v is not None and not math.isnan(v))
         if not steps:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.experiment.spec import Experiment, Metric
-from lab.experiment.table import interval, wilson
+from lab.experiment.table import interval, successes, wilson
 
 
 def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -> dict[tuple[str, str], list]:
@@ -27,9 +27,9 @@ def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -
         if not values:
             continue
         if metric.success is not None:
-            k = sum(v >= metric.success if metric.higher else v <= metric.success for v in values)
-            low, high = wilson(k, len(values))
-            point = (x, k / len(values), low, high)
+            k, n = successes(metric, values)
+            low, high = wilson(k, n)
+            point = (x, k / n, low, high)
         elif metric.reach is not None:
             point = (x, statistics.median(values), min(values), max(values))
         else:

@@ -18,7 +18,7 @@ from itertools import combinations
 from typing import Any
 
 from lab.experiment.spec import Experiment
-from lab.experiment.table import wilson
+from lab.experiment.table import successes, wilson
 
 Counts = dict[tuple[str, str], dict[float, tuple[int, int]]]  # (between, within) -> x -> (successes, runs)
 
@@ -30,9 +30,8 @@ def counts(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, w
         variant = exp.variants[row["variant"]]
         values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
         if values:
-            k = sum(v >= metric.success if metric.higher else v <= metric.success for v in values)
             arm = (variant["axes"][between], variant["axes"][within])
-            out.setdefault(arm, {})[float(variant["vars"][x])] = (k, len(values))
+            out.setdefault(arm, {})[float(variant["vars"][x])] = successes(metric, values)
     return out
 
 
