@@ -45,32 +45,46 @@ def experiment(folder: Path, epochs: int) -> Path:
     return path
 
 
-def by_hand(path: Path, root: Path) -> float:
+def timeline(start: float, spans: list[tuple[float, float]], end: float) -> str:
+    """Where the wall time went: the first run's start and the last one's end (seconds from the start), the mean run,
+    and the time after the last run ended."""
+    first, last = min(s for s, _ in spans) - start, max(e for _, e in spans) - start
+    mean = statistics.fmean(e - s for s, e in spans)
+    return f"first run at +{first:.1f} s, mean run {mean:.1f} s, last ended +{last:.1f} s, exit +{end - start:.1f} s"
+
+
+def by_hand(path: Path, root: Path) -> tuple[float, str]:
     exp = specs.load(path, REPO)
     commands = [[sys.executable, "-m", run.lab, "fit", *run.args, f"--run.root={root / run.instance}",
                  f"--run.name={run.name}", "--run.wandb=false", "--trainer.enable_progress_bar=false"]
                 for run in exp.runs()]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    start = time.perf_counter()
-    running: list[subprocess.Popen] = []
+    start = time.time()
+    running: dict[subprocess.Popen, float] = {}
+    spans = []
     while commands or running:
         while commands and len(running) < 2:
-            running.append(subprocess.Popen(commands.pop(0), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))  # fmt: skip
+            running[subprocess.Popen(commands.pop(0), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)] = time.time()  # fmt: skip
         time.sleep(0.05)
         for process in [p for p in running if p.poll() is not None]:
             if process.returncode:
                 raise SystemExit(f"a hand-started run failed: {process.args}")
-            running.remove(process)
-    return time.perf_counter() - start
+            spans.append((running.pop(process), time.time()))
+    end = time.time()
+    return end - start, timeline(start, spans, end)
 
 
-def launcher(path: Path, root: Path) -> float:
-    start = time.perf_counter()
+def launcher(path: Path, root: Path) -> tuple[float, str]:
+    start = time.time()
     subprocess.run([sys.executable, "-m", "lab", "experiment", "run", str(path), "--runs", str(root / "runs"),
                     "--results", str(root / "results"), "--no-wandb"], cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    return time.perf_counter() - start
+    end = time.time()
+    # each attempt of a run leaves attempt-<start in ns>.s holding its wall time (lab/experiment/runone.py)
+    spans = [(int(p.stem.split("-")[1]) / 1e9, int(p.stem.split("-")[1]) / 1e9 + float(p.read_text()))
+             for p in (root / "runs").glob("*/*/attempt-*.s")]  # fmt: skip
+    return end - start, timeline(start, spans, end)
 
 
 def main() -> None:
@@ -82,13 +96,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = experiment(Path(tmp), args.epochs)
         for pair in range(args.repeats):
-            times = {}
+            times, lines = {}, {}
             for side in ("hand", "launcher") if pair % 2 == 0 else ("launcher", "hand"):
                 folder = Path(tmp) / f"{side}{pair}"
-                times[side] = (by_hand if side == "hand" else launcher)(path, folder)
+                times[side], lines[side] = (by_hand if side == "hand" else launcher)(path, folder)
             ratios.append(times["launcher"] / times["hand"])
             print(f"pair {pair}: by hand {times['hand']:.1f} s, launcher {times['launcher']:.1f} s, "
-                  f"ratio {ratios[-1]:.3f}", flush=True)  # fmt: skip
+                  f"ratio {ratios[-1]:.3f}\n  by hand: {lines['hand']}\n  launcher: {lines['launcher']}",
+                  flush=True)  # fmt: skip
     print(
         f"launcher / by hand, 4 runs of {args.epochs} epochs, 2 at a time: median ratio "
         f"{statistics.median(ratios):.3f} over {len(ratios)} pairs (goal <= 1.15)"

@@ -122,3 +122,23 @@ def test_a_record_keeps_every_final_value_but_the_training_curves(tmp_path):
     out = summarize(run, [("val/acc", True, 0.99)])
     assert out["final"] == {"val/acc": 0.995, "gradient_flow/start_log10_h1_over_last": -3.5}
     assert out["reached"] == {"val/acc": 100} and out["global_step"] == 100
+
+
+def test_the_tuning_pick_is_the_highest_success_rate_then_the_fewest_median_steps():
+    """Per cell, among the variants run on the most seeds (the last rung): 5/5 beats 4/5 however fast; between two
+    5/5 the fewer median steps wins; 2/2 on rung 1 alone does not beat 2/5; a cell whose last rung has not run is
+    provisional."""
+    exp = specs.load(REPO / "experiments" / "palindrome_tuning.yaml", REPO)
+    exp.baselines = {}
+    outcomes = {  # variant -> (successes, seeds run, steps to 99% of each success)
+        "lstm.lr5e-3.clip10": (4, 5, 300), "lstm.lr2e-3.clip1": (5, 5, 900), "lstm.lr1e-3.clip10": (5, 5, 700),
+        "gru.lr5e-4.clip1": (2, 5, 2000), "gru.lr5e-3.clip1": (2, 2, 100), "rnn.lr1e-3.clip1": (1, 2, 800),
+    }  # fmt: skip
+    found = [{"variant": variant, "seed": 100 + seed, "status": "finished", "seconds": 1.0, "code_version": CODE,
+              "final": {"test/best_acc": 1.0 if seed < k else 0.3, "val/acc": 1.0 if seed < k else 0.3},
+              "reached": {"val/acc": steps + seed if seed < k else None}}
+             for variant, (k, n, steps) in outcomes.items() for seed in range(n)]  # fmt: skip
+    text = table.markdown(exp, table.rows(exp, found)).split("The pick per cell")[1]
+    assert "| LSTM (orthogonal + chrono) | Adam 1e-3, clip 10 | 5/5 | 702 | 15 |" in text
+    assert "| GRU (orthogonal + chrono) | Adam 5e-4, clip 1 | 2/5 | 2000 | 7 |" in text
+    assert "| RNN (orthogonal) | Adam 1e-3, clip 1 (provisional: last rung not run) | 1/2 | 800 | 2 |" in text

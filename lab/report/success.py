@@ -9,11 +9,15 @@ For an experiment built from axes (``spec.product_of``) with a ``success`` metri
 - at every ``x``, Fisher's exact test (two-sided) between each pair of ``between`` values, each with its best
   ``within`` value (largest breaking length, then most successes), Holm-corrected over that table's tests; then the
   same within every ``within`` value that two or more ``between`` values share, each table its own Holm family.
+
+``pick`` is a tuning experiment's analysis (``{function: lab.report.success.pick, args: {between: cell}}``): the
+variant each cell would use, by the rule stated in its YAML.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from itertools import combinations
 from typing import Any
 
@@ -123,3 +127,33 @@ def summary(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, 
         if family:
             lines += ["", f"The same within {within} {label[w]} (its own Holm family).", "", *family]
     return "\n".join(lines).replace("| x |", f"| {x} |") + "\n"
+
+
+def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
+    """Markdown: per ``between`` value (the cell), the variant a tuning experiment picks among those run on the most
+    seeds (the last rung of a successive halving): the highest success rate, ties broken by the fewest median steps
+    to the ``reach`` metric's level, then by the rows' order. A cell whose variants all have the same number of runs,
+    fewer than the experiment's seeds, is marked provisional (its last rung has not run)."""
+    success = next(m for m in exp.metrics if m.success is not None)
+    reach = next(m for m in exp.metrics if m.reach is not None)
+    best: dict[str, tuple[tuple, dict[str, Any]]] = {}
+    runs: dict[str, int] = {}
+    for order, row in enumerate(r for r in table if r["variant"] in exp.variants):
+        arm = exp.variants[row["variant"]]["axes"][between]
+        k, n = successes(success, row["values"][success.slot])
+        steps = [v for v in row["values"][reach.slot] if v is not None and not math.isnan(v)]
+        median = statistics.median(steps) if steps else math.inf
+        key = (-n, -k / n if n else 0.0, median, order)
+        runs[arm] = runs.get(arm, 0) + n
+        if arm not in best or key < best[arm][0]:
+            best[arm] = (key, {"variant": row["variant"], "solved": f"{k}/{n}", "median": median})
+    lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
+             f"broken by the fewest median steps to {reach.key} >= {reach.reach:g}.", "",
+             f"| {between} | pick | solved | median steps | runs in all |", "|---|---|---|---|---|"]  # fmt: skip
+    for arm, (key, row) in best.items():
+        labels = exp.variants[row["variant"]]["axis_labels"]
+        mark = "" if -key[0] >= len(exp.seeds) else " (provisional: last rung not run)"
+        steps = "–" if math.isinf(row["median"]) else f"{row['median']:.0f}"
+        lines.append(f"| {labels[between]} | {', '.join(v for a, v in labels.items() if a != between)}{mark} | "
+                     f"{row['solved']} | {steps} | {runs[arm]} |")  # fmt: skip
+    return "\n".join(lines) + "\n" if best else ""
