@@ -107,8 +107,8 @@ def describe(exp: Experiment, record: dict[str, Any]) -> str:
     if not records.finished(record):
         return f"failed: {record.get('error', '')}"
     metric = next(m for m in exp.metrics if m.key == exp.key_metric)
-    value = record["final"].get(metric.key)
-    shown = "–" if value is None else f"{value:.{metric.digits}f}"
+    value = metric.of(record)
+    shown = "–" if value is None or value != value else f"{value:.{metric.digits}f}"
     return f"{metric.label} {shown} ({record['seconds']:.0f} s)"
 
 

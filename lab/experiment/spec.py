@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,22 @@ class Metric:
     digits: int = 2
     success: float | None = None  # shown as runs whose final value reaches this (k/n, Wilson 95% interval)
     reach: float | None = None  # shown as the step at which runs first reached this (median [min, max])
+    best: bool = False  # each run's best logged value (max, or min when not higher), not its final one
 
     @property
     def slot(self) -> str:
-        """Where a table row keeps this metric's values: the key, or key@reach for the steps at which runs reached it
-        (a table may show both for one key)."""
-        return f"{self.key}@reach" if self.reach is not None else self.key
+        """Where a table row keeps this metric's values: the key, key@reach for the steps at which runs reached it,
+        key@best for each run's best value (a table may show several for one key)."""
+        return f"{self.key}@reach" if self.reach is not None else f"{self.key}@best" if self.best else self.key
+
+    def of(self, record: dict) -> float | None:
+        """This metric's value in a run record: its final value, its best, or the steps it took to reach ``reach``
+        (None when it never did)."""
+        if self.reach is not None:
+            return (record.get("reached") or {}).get(self.key)
+        if self.best:
+            return ((record.get("best") or {}).get(self.key) or {}).get("value", math.nan)
+        return record["final"].get(self.key, math.nan)
 
 
 @dataclass(frozen=True)
@@ -212,7 +223,7 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
         metrics = [Metric(**{"label": m["key"], **m}) for m in data.pop("metrics")]
     except (TypeError, KeyError) as err:
         raise LabError(f"{path}: metrics: each needs a key; known fields: key, label, higher, digits, success, "
-                       f"reach ({err})") from None  # fmt: skip
+                       f"reach, best ({err})") from None  # fmt: skip
     fields = {k: v for k, v in data.items() if v is not None and k != "set"}
     return Experiment(**{**fields, "name": str(data["name"]), "variants": variants, "metrics": metrics,
                          "overrides": dict(data.get("set") or {}), "key_metric": data.get("key_metric", metrics[0].key),

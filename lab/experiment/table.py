@@ -102,8 +102,7 @@ def rows(exp: Experiment, found: list[dict[str, Any]], folder: Path | None = Non
         out.append({
             "variant": variant, "label": exp.label(variant), "n": len(done), "failed": len(mine) - len(done),
             "stale": any(records.is_stale(r) for r in done), "seeds": [r["seed"] for r in done],
-            "values": {m.slot: [(r.get("reached") or {}).get(m.key) if m.reach is not None else
-                                r["final"].get(m.key, math.nan) for r in done] for m in exp.metrics},  # fmt: skip
+            "values": {m.slot: [m.of(r) for r in done] for m in exp.metrics},
             "seconds": statistics.fmean(r["seconds"] for r in done) if done else math.nan,
             "finals": [r["final"] for r in done],  # every final value, for an experiment's own figure
         })  # fmt: skip

@@ -149,7 +149,8 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
             best[arm] = (key, {"variant": row["variant"], "solved": f"{k}/{n}", "median": median})
     lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
              f"broken by the fewest median steps to {reach.key} >= {reach.reach:g}.", "",
-             f"| {between} | pick | solved | median steps | runs in all |", "|---|---|---|---|---|"]  # fmt: skip
+             f"| {between} | pick | {success.key}{' (best)' if success.best else ''} >= {success.success:g} | "
+             f"median steps | runs in all |", "|---|---|---|---|---|"]  # fmt: skip
     for arm, (key, row) in best.items():
         labels = exp.variants[row["variant"]]["axis_labels"]
         mark = "" if -key[0] >= len(exp.seeds) else " (provisional: last rung not run)"
