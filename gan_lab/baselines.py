@@ -6,6 +6,9 @@ builder calls it with the experiment's seeds and shows the rows beside the famil
 centres' bounding box widened on each side by half the distance between nearest centres ([-5, 5]^2 on the 25-grid):
 on the grid 2,500 such points score about 21 of 25 modes under the protocol's count, which is why the gated count and
 these rows stand beside every table.
+
+``stacked_baselines`` and ``mnist_baselines`` give the same three kinds of row for Stacked MNIST and MNIST images,
+scored by the classifier-based code of the trained runs.
 """
 
 from __future__ import annotations
@@ -85,4 +88,28 @@ def stacked_baselines(seeds: list[int], n_samples: int = 26_000) -> list[dict[st
         for label, images in made.items():
             stats = score_stacked(images)
             rows[label].append({"val/modes": stats["modes"], "val/kl": stats["kl"]})
+    return [{"label": label, "runs": runs} for label, runs in rows.items()]
+
+
+MNIST_LABELS = ("real training digits, none in the test split", "uniform noise images", "one training digit, repeated")
+
+
+def mnist_baselines(seeds: list[int], keys: dict[str, str], n: int = 10_000) -> list[dict[str, Any]]:
+    """The MNIST reference rows, ``{"label", "runs": [{<table key>: value} per seed]}``: ``n`` images per seed scored
+    by ``gan_lab.evaluate`` (the suite's classifier, against the first ``n`` test digits, as the runs' metrics are):
+    training digits (the ceiling), pixels uniform in [0, 1], one training digit repeated (total collapse). ``keys``
+    maps each table key to the result's metric: ``{eval/is_600s: is, eval/fid_600s: fid, val/classes_covered:
+    classes_covered}``."""
+    from datamodules.mnist import floor_draw
+    from gan_lab.evaluate import evaluate
+
+    rows: dict[str, list[dict[str, float]]] = {label: [] for label in MNIST_LABELS}
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(seed)
+        train = floor_draw(n, generator=generator)[0].float() / 255  # (n, 1, 28, 28)
+        noise = torch.rand(n, 1, 28, 28, generator=generator)
+        made = dict(zip(MNIST_LABELS, (train, noise, train[:1].expand_as(train)), strict=True))
+        for label, images in made.items():
+            result = evaluate(None, n=n, seed=seed, images=images)
+            rows[label].append({key: float(result[name]) for key, name in keys.items()})
     return [{"label": label, "runs": runs} for label, runs in rows.items()]

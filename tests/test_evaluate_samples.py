@@ -73,3 +73,27 @@ def test_bad_samples_give_one_line_and_write_nothing(tmp_path, capsys, samples, 
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert stop.value.code == 2 and len(lines) == 1 and words in lines[0], lines
     assert not out.parent.exists()
+
+
+def test_the_mnist_baseline_rows_bound_the_table_and_show_that_precision_alone_is_fooled_by_noise():
+    """Real training digits score near real (IS > 9, 10 classes, precision and recall > 0.85); one digit repeated is
+    total collapse (IS 1, one class, recall 0); uniform noise is read as one digit whose classifier features lie
+    inside the real digits' 5-NN balls: precision 1.0, but recall and coverage near 0 expose it."""
+    from gan_lab.baselines import MNIST_LABELS, mnist_baselines
+
+    keys = {"is": "is", "classes": "classes_covered", "precision": "precision", "recall": "recall",
+            "coverage": "coverage"}  # fmt: skip
+    rows = {row["label"]: row["runs"][0] for row in mnist_baselines([0], keys, n=1000)}
+    real, noise, one = (rows[label] for label in MNIST_LABELS)
+    assert real["is"] > 9.0 and real["classes"] == 10 and real["precision"] > 0.85 and real["recall"] > 0.85
+    assert one["is"] == pytest.approx(1.0, abs=1e-3) and one["classes"] == 1 and one["recall"] == 0.0
+    assert noise["classes"] == 1 and noise["precision"] > 0.95 and noise["recall"] < 0.05 and noise["coverage"] < 0.1
+
+
+def test_the_stacked_baseline_rows_are_many_modes_for_real_triples_and_one_for_a_repeated_triple():
+    from gan_lab.baselines import STACKED_LABELS, stacked_baselines
+
+    rows = {row["label"]: row["runs"][0] for row in stacked_baselines([0], n_samples=3000)}
+    real, noise, one = (rows[label] for label in STACKED_LABELS)
+    assert real["val/modes"] > 900 and real["val/kl"] < 0.6  # 3,000 draws of 1,000 triples: about 950 seen
+    assert one["val/modes"] == 1 and noise["val/modes"] <= 10

@@ -133,11 +133,13 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
     """Markdown: per ``between`` value (the cell), the variant a tuning experiment picks among those run on the most
     seeds (the last rung of a successive halving): the highest success rate, ties broken by the fewest median steps
     to the ``reach`` metric's level, then by the rows' order. A cell whose variants all have the same number of runs,
-    fewer than the experiment's seeds, is marked provisional (its last rung has not run)."""
+    fewer than the experiment's seeds, is marked provisional (its last rung has not run), and the command of the next
+    rung is printed: the seeds not yet run, for the variants with their cell's highest success count so far."""
     success = next(m for m in exp.metrics if m.success is not None)
     reach = next(m for m in exp.metrics if m.reach is not None)
     best: dict[str, tuple[tuple, dict[str, Any]]] = {}
     runs: dict[str, int] = {}
+    found: dict[str, list[tuple[str, int, int, list[int]]]] = {}  # arm -> (variant, successes, runs, seeds)
     for order, row in enumerate(r for r in table if r["variant"] in exp.variants):
         arm = exp.variants[row["variant"]]["axes"][between]
         k, n = successes(success, row["values"][success.slot])
@@ -145,6 +147,7 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
         median = statistics.median(steps) if steps else math.inf
         key = (-n, -k / n if n else 0.0, median, order)
         runs[arm] = runs.get(arm, 0) + n
+        found.setdefault(arm, []).append((row["variant"], k, n, row["seeds"]))
         if arm not in best or key < best[arm][0]:
             best[arm] = (key, {"variant": row["variant"], "solved": f"{k}/{n}", "median": median})
     lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
@@ -157,4 +160,14 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
         steps = "–" if math.isinf(row["median"]) else f"{row['median']:.0f}"
         lines.append(f"| {labels[between]} | {', '.join(v for a, v in labels.items() if a != between)}{mark} | "
                      f"{row['solved']} | {steps} | {runs[arm]} |")  # fmt: skip
+    promoted: dict[str, list[int]] = {}  # variant -> its seeds run (the launcher reuses any already run)
+    for arm, (key, _) in best.items():
+        if -key[0] < len(exp.seeds):
+            most = max(k for _, k, n, _ in found[arm] if n == -key[0])
+            promoted |= {v: done for v, k, n, done in found[arm] if n == -key[0] and k == most}
+    seeds = [s for s in exp.seeds if any(s not in done for done in promoted.values())]
+    if promoted:
+        lines += ["", f"Next rung: `python -m lab experiment run experiments/{exp.name}.yaml --seeds "
+                      f"{' '.join(map(str, seeds))} --variants {' '.join(promoted)}` (per {between}, the variants with "
+                      f"its highest success count so far, among those run on the most seeds)."]  # fmt: skip
     return "\n".join(lines) + "\n" if best else ""
