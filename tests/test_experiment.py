@@ -257,3 +257,20 @@ def test_results_md_is_generated_from_the_committed_records():
     """RESULTS.md equals what `python -m lab results` builds from the records under results/ (no typed number)."""
     result = run_module("lab", "results", "--check", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_every_committed_record_was_made_from_its_experiment_as_now_defined(monkeypatch):
+    """Each record under results/ has the key of its run as the experiment's YAML and config files define it now, so
+    no table shows runs of an older definition (a tuned default that would change them is pinned in the YAML, as
+    gradient_flow.yaml pins its learning rate and clipping)."""
+    monkeypatch.chdir(REPO)  # the launcher resolves the config files relative to the repository, as here
+    for path in sorted((REPO / "experiments").glob("*.yaml")):
+        exp = specs.load(path, REPO)
+        found = table.load(exp, REPO / "results")
+        variants = list(dict.fromkeys(record["variant"] for record in found))
+        configs = {run.variant: records.resolve(run.lab, run.args) for run in exp.runs(seeds=[0], variants=variants)}
+        for record in found:
+            config = {**configs[record["variant"]], "seed_everything": record["seed"]}
+            config.pop("run", None)
+            assert record["key"] == records.config_key(config), (path.name, record["name"])
