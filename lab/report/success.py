@@ -137,34 +137,29 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
     rung is printed: the seeds not yet run, for the variants with their cell's highest success count so far."""
     success = next(m for m in exp.metrics if m.success is not None)
     reach = next(m for m in exp.metrics if m.reach is not None)
-    best: dict[str, tuple[tuple, dict[str, Any]]] = {}
-    runs: dict[str, int] = {}
-    found: dict[str, list[tuple[str, int, int, list[int]]]] = {}  # arm -> (variant, successes, runs, seeds)
+    found: dict[str, list[tuple]] = {}  # arm -> (order key, variant, successes, runs, median steps, seeds run)
     for order, row in enumerate(r for r in table if r["variant"] in exp.variants):
-        arm = exp.variants[row["variant"]]["axes"][between]
         k, n = successes(success, row["values"][success.slot])
         steps = [v for v in row["values"][reach.slot] if v is not None and not math.isnan(v)]
         median = statistics.median(steps) if steps else math.inf
-        key = (-n, -k / n if n else 0.0, median, order)
-        runs[arm] = runs.get(arm, 0) + n
-        found.setdefault(arm, []).append((row["variant"], k, n, row["seeds"]))
-        if arm not in best or key < best[arm][0]:
-            best[arm] = (key, {"variant": row["variant"], "solved": f"{k}/{n}", "median": median})
+        found.setdefault(exp.variants[row["variant"]]["axes"][between], []).append(
+            ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median, row["seeds"]))
+    best = {arm: min(rows) for arm, rows in found.items()}  # the most seeds, then success, then fewest steps
     lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
              f"broken by the fewest median steps to {reach.key} >= {reach.reach:g}.", "",
              f"| {between} | pick | {success.key}{' (best)' if success.best else ''} >= {success.success:g} | "
              f"median steps | runs in all |", "|---|---|---|---|---|"]  # fmt: skip
-    for arm, (key, row) in best.items():
-        labels = exp.variants[row["variant"]]["axis_labels"]
-        mark = "" if -key[0] >= len(exp.seeds) else " (provisional: last rung not run)"
-        steps = "–" if math.isinf(row["median"]) else f"{row['median']:.0f}"
+    for arm, (_, variant, k, n, median, _) in best.items():
+        labels = exp.variants[variant]["axis_labels"]
+        mark = "" if n >= len(exp.seeds) else " (provisional: last rung not run)"
+        steps = "–" if math.isinf(median) else f"{median:.0f}"
         lines.append(f"| {labels[between]} | {', '.join(v for a, v in labels.items() if a != between)}{mark} | "
-                     f"{row['solved']} | {steps} | {runs[arm]} |")  # fmt: skip
+                     f"{k}/{n} | {steps} | {sum(row[3] for row in found[arm])} |")  # fmt: skip
     promoted: dict[str, list[int]] = {}  # variant -> its seeds run (the launcher reuses any already run)
-    for arm, (key, _) in best.items():
-        if -key[0] < len(exp.seeds):
-            most = max(k for _, k, n, _ in found[arm] if n == -key[0])
-            promoted |= {v: done for v, k, n, done in found[arm] if n == -key[0] and k == most}
+    for arm, (_, _, _, n, _, _) in best.items():
+        if n < len(exp.seeds):
+            most = max(row[2] for row in found[arm] if row[3] == n)
+            promoted |= {row[1]: row[5] for row in found[arm] if row[3] == n and row[2] == most}
     seeds = [s for s in exp.seeds if any(s not in done for done in promoted.values())]
     if promoted:
         lines += ["", f"Next rung: `python -m lab experiment run experiments/{exp.name}.yaml --seeds "
