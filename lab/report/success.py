@@ -143,7 +143,8 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
         steps = [v for v in row["values"][reach.slot] if v is not None and not math.isnan(v)]
         median = statistics.median(steps) if steps else math.inf
         found.setdefault(exp.variants[row["variant"]]["axes"][between], []).append(
-            ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median, row["seeds"]))
+            ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median, row["seeds"])
+        )
     best = {arm: min(rows) for arm, rows in found.items()}  # the most seeds, then success, then fewest steps
     lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
              f"broken by the fewest median steps to {reach.key} >= {reach.reach:g}.", "",
