@@ -82,8 +82,8 @@ def launcher(path: Path, root: Path) -> tuple[float, str]:
                    stdout=subprocess.DEVNULL)  # fmt: skip
     end = time.time()
     # each attempt of a run leaves attempt-<start in ns>.s holding its wall time (lab/experiment/runone.py)
-    spans = [(int(p.stem.split("-")[1]) / 1e9, int(p.stem.split("-")[1]) / 1e9 + float(p.read_text()))
-             for p in (root / "runs").glob("*/*/attempt-*.s")]  # fmt: skip
+    spans = [(begun, begun + float(p.read_text())) for p in (root / "runs").glob("*/*/attempt-*.s")
+             if (begun := int(p.stem.split("-")[1]) / 1e9)]  # fmt: skip
     return end - start, timeline(start, spans, end)
 
 
