@@ -82,8 +82,10 @@ def launcher(path: Path, root: Path) -> tuple[float, str]:
                    stdout=subprocess.DEVNULL)  # fmt: skip
     end = time.time()
     # each attempt of a run leaves attempt-<start in ns>.s holding its wall time (lab/experiment/runone.py)
-    spans = [(begun, begun + float(p.read_text())) for p in (root / "runs").glob("*/*/attempt-*.s")
-             if (begun := int(p.stem.split("-")[1]) / 1e9)]  # fmt: skip
+    spans = []
+    for attempt in (root / "runs").glob("*/*/attempt-*.s"):
+        begun = int(attempt.stem.split("-")[1]) / 1e9
+        spans.append((begun, begun + float(attempt.read_text())))
     return end - start, timeline(start, spans, end)
 
 
