@@ -17,6 +17,11 @@ from lab.experiment.spec import Experiment, Metric
 STALE = "†"
 
 
+def finite(values: list[Any]) -> list[float]:
+    """The values that a run logged: missing (None) and NaN ones left out."""
+    return [v for v in values if v is not None and not math.isnan(v)]
+
+
 def interval(values: list[float]) -> tuple[float, float | None]:
     """Mean and the half-width of its 95% Student-t interval (None for fewer than 2 values)."""
     from scipy.stats import t
@@ -28,7 +33,7 @@ def interval(values: list[float]) -> tuple[float, float | None]:
 
 
 def fmt(values: list[float], digits: int) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
+    values = finite(values)
     if not values:
         return "–"
     mean, half = interval(values)
@@ -45,7 +50,7 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
 
 def successes(metric: Metric, values: list[Any]) -> tuple[int, int]:
     """(runs whose value reaches the metric's ``success`` level, runs with a value): missing and NaN values left out."""
-    finals = [v for v in values if v is not None and not math.isnan(v)]
+    finals = finite(values)
     return sum((v >= metric.success) if metric.higher else (v <= metric.success) for v in finals), len(finals)
 
 
@@ -59,13 +64,13 @@ def cell(metric: Metric, values: list[Any]) -> tuple[str, list[Any]]:
         low, high = wilson(k, n)
         return f"{k}/{n} [{low:.2f}, {high:.2f}]", [k, n, low, high]
     if metric.reach is not None:
-        steps = sorted(v for v in values if v is not None and not math.isnan(v))
+        steps = sorted(finite(values))
         if not steps:
             return f"– (0/{len(values)})", ["", "", "", 0]
         median = statistics.median(steps)
         return f"{median:.0f} [{steps[0]:.0f}, {steps[-1]:.0f}] ({len(steps)}/{len(values)})", \
             [median, steps[0], steps[-1], len(steps)]  # fmt: skip
-    finals = [v for v in values if v is not None and not math.isnan(v)]
+    finals = finite(values)
     if not finals:
         return "–", ["", ""]
     mean, half = interval(finals)
@@ -114,8 +119,8 @@ def rows(exp: Experiment, found: list[dict[str, Any]], folder: Path | None = Non
 
 def _order(values: list[Any], higher: bool) -> float:
     """Sort key of a row by one metric: its mean, best first; rows without a value last."""
-    finite = [v for v in values if v is not None and not math.isnan(v)]
-    return (-1 if higher else 1) * statistics.fmean(finite) if finite else math.inf
+    kept = finite(values)
+    return (-1 if higher else 1) * statistics.fmean(kept) if kept else math.inf
 
 
 def baseline_rows(exp: Experiment, folder: Path | None = None) -> list[dict[str, Any]]:

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from lab.experiment.spec import Experiment, Metric
-from lab.experiment.table import interval, successes, wilson
+from lab.experiment.table import finite, interval, successes, wilson
 
 
 def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -> dict[tuple[str, str], list]:
@@ -22,7 +21,7 @@ def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -
         variant = exp.variants[row["variant"]]
         names = variant.get("axis_labels") or variant["axes"]
         label = (names[panel_axis] if panel_axis else "", ", ".join(names[a] for a in line_axes))
-        values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
+        values = finite(row["values"][metric.slot])
         x = float(variant["vars"][x_var])
         if not values:
             continue
@@ -102,7 +101,7 @@ def experiment_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) 
         return  # steps to a target: the table's median says it; no dot plot of missing values
     fig, ax = plt.subplots(figsize=(max(4.5, 1.5 * len(table) + 1.5), 3.6))
     for i, row in enumerate(table):
-        values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
+        values = finite(row["values"][metric.slot])
         if not values:
             continue
         mean, half = interval(values)

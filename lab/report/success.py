@@ -22,7 +22,7 @@ from itertools import combinations
 from typing import Any
 
 from lab.experiment.spec import Experiment
-from lab.experiment.table import successes, wilson
+from lab.experiment.table import finite, successes, wilson
 
 Counts = dict[tuple[str, str], dict[float, tuple[int, int]]]  # (between, within) -> x -> (successes, runs)
 
@@ -32,7 +32,7 @@ def counts(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, w
     out: Counts = {}
     for row in (r for r in table if r["variant"] in exp.variants):
         variant = exp.variants[row["variant"]]
-        values = [v for v in row["values"][metric.slot] if v is not None and not math.isnan(v)]
+        values = finite(row["values"][metric.slot])
         if values:
             arm = (variant["axes"][between], variant["axes"][within])
             out.setdefault(arm, {})[float(variant["vars"][x])] = successes(metric, values)
@@ -140,7 +140,7 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
     found: dict[str, list[tuple]] = {}  # arm -> (order key, variant, successes, runs, median steps, seeds run)
     for order, row in enumerate(r for r in table if r["variant"] in exp.variants):
         k, n = successes(success, row["values"][success.slot])
-        steps = [v for v in row["values"][reach.slot] if v is not None and not math.isnan(v)]
+        steps = finite(row["values"][reach.slot])
         median = statistics.median(steps) if steps else math.inf
         found.setdefault(exp.variants[row["variant"]]["axes"][between], []).append(
             ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median, row["seeds"])
