@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lab import stats  # noqa: E402
 from lab.experiment import records as runs  # noqa: E402
 from lab.experiment import spec as specs  # noqa: E402
 from lab.experiment import table  # noqa: E402
@@ -41,7 +42,7 @@ def curve(exp: specs.Experiment, rows: list[dict], records: list[dict], path: Pa
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, (name, label, _) in zip(axes, SHOWN[:2], strict=True):
         for row in rows:
-            points = [(b, *table.interval(v)) for b in BUDGETS if (v := values(row, records, f"eval/{name}_{b}s"))]
+            points = [(b, *stats.interval(v)) for b in BUDGETS if (v := values(row, records, f"eval/{name}_{b}s"))]
             if points:
                 xs, means, halves = zip(*points, strict=True)
                 ax.errorbar(xs, means, yerr=[h or 0 for h in halves], marker="o", capsize=3, label=row["label"])
@@ -86,7 +87,7 @@ def main() -> None:
             cells = []
             for b in BUDGETS:
                 found = values(row, records, f"eval/{name}_{b}s")
-                mean, half = table.interval(found) if found else (math.nan, None)
+                mean, half = stats.interval(found) if found else (math.nan, None)
                 cells.append(f"{mean:9.3f} ± {half or 0:5.3f}" if found else f"{'–':>17s}")
             print(f"  {row['label'][:46]:46s} " + " ".join(f"{c:>18s}" for c in cells) + f"  (n = {row['n']})")
     ours = next(row for row in rows if row["variant"] == "flagship")

@@ -137,7 +137,7 @@ def experiment_figure(exp, table: list[dict], path: Path, panels: str = "cell", 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lab.experiment.table import interval
+    from lab.stats import interval
 
     rows = [row for row in table if row["variant"] in exp.variants and row["finals"]]
     names = list(dict.fromkeys(exp.variants[row["variant"]]["axis_labels"][panels] for row in rows))

@@ -13,52 +13,16 @@ from typing import Any
 
 from lab.experiment import records
 from lab.experiment.spec import Experiment, Metric
+from lab.stats import finite, interval, successes, wilson
 
 STALE = "†"
-
-
-def finite(values: list[Any]) -> list[float]:
-    """The values that a run logged: missing (None) and NaN ones left out."""
-    return [v for v in values if v is not None and not math.isnan(v)]
-
-
-def interval(values: list[float]) -> tuple[float, float | None]:
-    """Mean and the half-width of its 95% Student-t interval (None for fewer than 2 values)."""
-    from scipy.stats import t
-
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, float(t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
-
-
-def fmt(values: list[float], digits: int) -> str:
-    values = finite(values)
-    if not values:
-        return "–"
-    mean, half = interval(values)
-    return f"{mean:.{digits}f}" if half is None else f"{mean:.{digits}f} ± {half:.{digits}f}"
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """The Wilson score 95% interval of a success rate (scipy's binomtest)."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
-def successes(metric: Metric, values: list[Any]) -> tuple[int, int]:
-    """(runs whose value reaches the metric's ``success`` level, runs with a value): missing and NaN values left out."""
-    finals = finite(values)
-    return sum((v >= metric.success) if metric.higher else (v <= metric.success) for v in finals), len(finals)
 
 
 def cell(metric: Metric, values: list[Any]) -> tuple[str, list[Any]]:
     """A metric's markdown cell and CSV numbers over one variant's runs: mean ± t-interval; for ``success``: k/n
     reaching it with the Wilson interval; for ``reach``: the median step [min, max] over the runs that got there."""
     if metric.success is not None:
-        k, n = successes(metric, values)
+        k, n = successes(values, metric.success, metric.higher)
         if not n:
             return "–", [0, 0, "", ""]
         low, high = wilson(k, n)
@@ -74,7 +38,8 @@ def cell(metric: Metric, values: list[Any]) -> tuple[str, list[Any]]:
     if not finals:
         return "–", ["", ""]
     mean, half = interval(finals)
-    return fmt(finals, metric.digits), [mean, "" if half is None else half]
+    shown = f"{mean:.{metric.digits}f}" + ("" if half is None else f" ± {half:.{metric.digits}f}")
+    return shown, [mean, "" if half is None else half]
 
 
 CSV_COLUMNS = {"success": ("_k", "_n", "_wilson_low", "_wilson_high"), "reach": ("_median", "_min", "_max", "_reached"),

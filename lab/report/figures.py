@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.experiment.spec import Experiment, Metric
-from lab.experiment.table import finite, interval, successes, wilson
+from lab.stats import finite, interval, successes, wilson
 
 
 def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -> dict[tuple[str, str], list]:
@@ -26,7 +26,7 @@ def curve_points(exp: Experiment, table: list[dict[str, Any]], metric: Metric) -
         if not values:
             continue
         if metric.success is not None:
-            k, n = successes(metric, values)
+            k, n = successes(values, metric.success, metric.higher)
             low, high = wilson(k, n)
             point = (x, k / n, low, high)
         elif metric.reach is not None:

@@ -22,7 +22,7 @@ from itertools import combinations
 from typing import Any
 
 from lab.experiment.spec import Experiment
-from lab.experiment.table import finite, successes, wilson
+from lab.stats import finite, successes, wilson
 
 Counts = dict[tuple[str, str], dict[float, tuple[int, int]]]  # (between, within) -> x -> (successes, runs)
 
@@ -35,7 +35,7 @@ def counts(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, w
         values = finite(row["values"][metric.slot])
         if values:
             arm = (variant["axes"][between], variant["axes"][within])
-            out.setdefault(arm, {})[float(variant["vars"][x])] = successes(metric, values)
+            out.setdefault(arm, {})[float(variant["vars"][x])] = successes(values, metric.success, metric.higher)
     return out
 
 
@@ -139,7 +139,7 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
     reach = next(m for m in exp.metrics if m.reach is not None)
     found: dict[str, list[tuple]] = {}  # arm -> (order key, variant, successes, runs, median steps, seeds run)
     for order, row in enumerate(r for r in table if r["variant"] in exp.variants):
-        k, n = successes(success, row["values"][success.slot])
+        k, n = successes(row["values"][success.slot], success.success, success.higher)
         steps = finite(row["values"][reach.slot])
         median = statistics.median(steps) if steps else math.inf
         found.setdefault(exp.variants[row["variant"]]["axes"][between], []).append(
