@@ -254,9 +254,12 @@ def test_every_experiment_yaml_loads_and_every_variant_composes():
 
 
 def test_results_md_is_generated_from_the_committed_records():
-    """RESULTS.md equals what `python -m lab results` builds from the records under results/ (no typed number)."""
+    """RESULTS.md equals what `python -m lab results` builds from the records under results/ (no typed number); the
+    check writes nothing (no table or figure beside the records)."""
+    before = {p: p.stat().st_mtime_ns for p in (REPO / "results").rglob("*") if p.is_file()}
     result = run_module("lab", "results", "--check", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert {p: p.stat().st_mtime_ns for p in (REPO / "results").rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.slow

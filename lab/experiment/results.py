@@ -32,7 +32,7 @@ def section(exp: specs.Experiment, found: list[dict], folder: Path) -> str:
     seconds = sum(r.get("seconds", 0) for r in done)
     planned = len(exp.runs())
     count = f"{len(done)} runs" if len(done) >= planned else \
-        f"{len(done)} of the {planned} runs it defines (not complete: the same command continues it)"  # fmt: skip
+        f"{len(done)} of the {planned} runs it defines (the others have not run)"  # fmt: skip
     made = (f"{count}, {seconds / 60:.0f} min of run time in all, on {', '.join(hosts)}, "
             f"{days[0] if days else '?'}" + (f" to {days[-1]}" if len(days) > 1 else "") +
             f", code {', '.join(c[:10] for c in commits)}")  # fmt: skip
@@ -48,8 +48,9 @@ def section(exp: specs.Experiment, found: list[dict], folder: Path) -> str:
     return "\n".join(parts)
 
 
-def build(results: Path = Path("results"), folder: Path = Path("experiments")) -> str:
-    """The text of RESULTS.md (figures and per-experiment tables are written beside the records)."""
+def build(results: Path = Path("results"), folder: Path = Path("experiments"), write: bool = True) -> str:
+    """The text of RESULTS.md; with ``write``, each experiment's table files and figure are written beside its
+    records."""
     loaded = [specs.load(path) for path in sorted(folder.glob("*.yaml"))]
     loaded.sort(key=lambda exp: (exp.order, exp.name))
     sections, missing = [], []
@@ -58,7 +59,8 @@ def build(results: Path = Path("results"), folder: Path = Path("experiments")) -
         if not found:
             missing.append(exp)
             continue
-        table.build(exp, results)
+        if write:
+            table.build(exp, results)
         sections.append(section(exp, found, results / exp.name))
     text = HEADER + "\n" + "\n".join(sections)
     if missing:
@@ -72,7 +74,7 @@ def write(out: Path, check: bool = False) -> None:
     from lab.errors import LabError, fail
 
     try:
-        text = build()
+        text = build(write=not check)
     except LabError as err:
         fail(str(err))
     if check:
