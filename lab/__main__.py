@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             then=lambda _: built.append(table.build(exp, results, runs[0].instance, runs[0].overrides)),
         )
     except LabError as err:
-        fail(str(err))
+        fail(str(err), getattr(err, "code", 2))
     text, folder = built[0] if built else table.build(exp, results, runs[0].instance, runs[0].overrides)
     wandb_rows = [r for r in found if r.get("status") == "finished" and r.get("config")]
     print("\n" + text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")

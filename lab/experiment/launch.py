@@ -26,6 +26,17 @@ from lab.experiment.runone import run_one
 from lab.experiment.spec import Experiment, RunSpec
 
 RETRIES = 2  # a failing run is tried 1 + RETRIES times (each retry resumes from its last checkpoint)
+# Seconds a cluster given by --address may have no node that can take a run (an autoscaler may be replacing one)
+# before the launcher gives up; the private instance has one node, and once Ray marks it dead it never returns.
+CLUSTER_LOST_AFTER = 600.0
+
+
+class RayLost(LabError):
+    """Ray lost every node that could run a run: the runs in flight will never report. Exit 1, not an input error."""
+
+    code = 1
+
+
 # Started beside the launcher before Ray: when the launcher dies, however it dies (its end of the pipe closes), it
 # kills every process that was ever seen below the launcher and is still alive (Ray's own agents outlive a SIGKILLed
 # driver otherwise). Pure standard library: it starts in milliseconds.
@@ -219,8 +230,20 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
                 "packages": packages, "device": "gpu" if gpu else "cpu", "cpus": exp.cpus, "wandb": wandb}  # fmt: skip
         pending[task.remote(body)] = (index, base)
     counts, durations = {"done": 0, "failed": 0}, []
+    lost = None  # since when no node could take a run: Ray never answers for the runs in flight then
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+        if not ready:
+            able = ray.cluster_resources().get("GPU" if gpu else "CPU", 0) >= (1 if gpu else exp.cpus)
+            lost = None if able else lost or time.perf_counter()
+            if lost is not None and time.perf_counter() - lost >= (CLUSTER_LOST_AFTER if cluster else 0):
+                names = ", ".join(base["name"] for _, base in pending.values())
+                where = f"the cluster at {cluster}" if cluster else "the private Ray instance"
+                raise RayLost(
+                    f"{where} lost every node that could run a run (its raylet died or was killed); "
+                    f"in flight: {names}; the same command resumes them from their last checkpoints"
+                )
+            continue
         index, base = pending.pop(ready[0])
         base["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         try:
