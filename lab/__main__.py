@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from lab.errors import LabError, check_output_folder, fail
 
@@ -94,31 +95,51 @@ def main(argv: list[str] | None = None) -> None:
             return
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
         root = check_output_folder(args.runs, "--runs")
-        from lab.experiment.launch import launch
+        rungs = exp.rungs.get("seeds") if exp.rungs and args.seeds is None and args.variants is None else None
+        for number, seeds in enumerate(rungs or [None]):
+            if seeds is not None:  # a successive halving: this rung's seeds, for the variants promoted so far
+                variants = None
+                if number:
+                    from lab.report.success import promoted
 
-        built: list = []
-        found = launch(
-            exp,
-            runs,
-            root,
-            results,
-            args.address or None,
-            args.rerun_stale,
-            args.wandb,
-            then=lambda _: built.append(table.build(exp, results, runs[0].instance, runs[0].overrides)),
-        )
+                    earlier = {seed for rung in rungs[:number] for seed in rung}  # never this rung's own records
+                    found = [r for r in table.load(exp, results, runs[0].instance) if r["seed"] in earlier]
+                    variants = promoted(exp, table.rows(exp, found, references=False), exp.rungs.get("per"))
+                runs = exp.runs(seeds=seeds, variants=variants, extra=extra)
+                print(f"rung {number + 1} of {len(rungs)}: seeds {' '.join(map(str, seeds))}, "
+                      f"{len({r.variant for r in runs})} variants", flush=True)  # fmt: skip
+            if not run_set(exp, runs, root, results, args):
+                sys.exit(1)  # a failed run: no promotion from an incomplete rung
     except LabError as err:
         fail(str(err), getattr(err, "code", 2))
+
+
+def run_set(exp: Any, runs: list, root: Path, results: Path, args: argparse.Namespace) -> bool:
+    """Launches ``runs``, prints and writes the table (and sends it to the runs' W&B group); True when every run
+    finished."""
+    from lab.experiment import table
+    from lab.experiment.launch import launch
+
+    built: list = []
+    found = launch(
+        exp,
+        runs,
+        root,
+        results,
+        args.address or None,
+        args.rerun_stale,
+        args.wandb,
+        then=lambda _: built.append(table.build(exp, results, runs[0].instance, runs[0].overrides)),
+    )
     text, folder = built[0] if built else table.build(exp, results, runs[0].instance, runs[0].overrides)
     wandb_rows = [r for r in found if r.get("status") == "finished" and r.get("config")]
     print("\n" + text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
-    failed = [r for r in found if r.get("status") != "finished"]
     if any(r.get("wandb") for r in wandb_rows):  # the experiment's table too, in the runs' W&B group
         from lab.loggers import log_group_table
 
         rows = [{"variant": r["variant"], "seed": r["seed"], **r["final"]} for r in wandb_rows]
         log_group_table(exp.name, root / runs[0].instance, rows)
-    sys.exit(1 if failed else 0)
+    return all(r.get("status") == "finished" for r in found)
 
 
 if __name__ == "__main__":

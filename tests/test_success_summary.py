@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 from PIL import Image
 
+from lab.errors import LabError
 from lab.experiment import records, table
 from lab.experiment import spec as specs
 from lab.report.figures import experiment_figure
@@ -147,4 +148,53 @@ def test_the_tuning_pick_is_the_highest_success_rate_then_the_fewest_median_step
     assert "| LSTM (orthogonal + chrono) | Adam 1e-3, clip 10 | 5/5 | 702 | 15 |" in text
     assert "| GRU (orthogonal + chrono) | Adam 5e-4, clip 1 | 2/5 | 2000 | 7 |" in text
     assert "| RNN (orthogonal) | Adam 1e-3, clip 1 (provisional: last rung not run) | 1/2 | 800 | 2 |" in text
-    assert "--seeds 102 103 104 --variants rnn.lr1e-3.clip1`" in text  # the RNN's next rung; the others are done
+    assert "among those run on the most seeds): rnn.lr1e-3.clip1;" in text  # the RNN's next rung; the others are done
+
+
+def test_a_tuning_experiment_runs_its_rungs_each_on_the_variants_the_last_one_promoted(tmp_path, monkeypatch):
+    """`experiment run` on a file with rungs: rung 1 runs every variant on its seeds; rung 2 runs, per cell, the
+    variants with the cell's highest rung-1 success count (ties all go on), on rung 2's seeds only; promotions read
+    rung 1's records, never rung 2's own; a failed run ends the set before the next rung."""
+    import lab.__main__ as cli
+
+    rate = {"lstm.lr5e-4.clip1": 0, "lstm.lr5e-3.clip10": 2, "lstm.lr1e-3.clip10": 2, "gru.lr5e-3.clip1": 1}
+    launched, failing = [], False
+
+    def fake_run_set(exp, runs, root, results, args):  # the launcher, as far as rungs go: a record per run
+        launched.append(sorted({(r.variant, r.seed) for r in runs}))
+        for run in runs:
+            ok = run.seed - 100 < rate.get(run.variant, 0) or run.seed > 101  # rung 2 records all succeed
+            records.write(records.record_path(results, run.instance, run.name), {
+                "variant": run.variant, "seed": run.seed, "status": "finished", "seconds": 1.0, "code_version": CODE,
+                "final": {}, "best": {"val/acc": {"value": 1.0 if ok else 0.2, "step": 1}},
+                "reached": {"val/acc": 500 if ok else None}})  # fmt: skip
+        return not failing
+
+    monkeypatch.setattr(cli, "run_set", fake_run_set)
+    monkeypatch.chdir(REPO)
+    args = ["experiment", "run", "experiments/palindrome_tuning.yaml", "--results", str(tmp_path / "results")]
+    with pytest.raises(SystemExit) as done:
+        cli.main(args)
+        raise SystemExit(0)
+    assert done.value.code == 0
+    exp = specs.load(REPO / "experiments" / "palindrome_tuning.yaml", REPO)
+    assert launched[0] == sorted((v, s) for v in exp.variants for s in (100, 101))
+    rnn = [v for v in exp.variants if v.startswith("rnn.")]  # every RNN variant 0/2: all tie, all go on
+    assert launched[1] == sorted((v, s) for v in ["lstm.lr5e-3.clip10", "lstm.lr1e-3.clip10", "gru.lr5e-3.clip1",
+                                                  *rnn] for s in (102, 103, 104))  # fmt: skip
+    launched.clear()
+    cli.main(args)  # again, with rung 2's records there: the same promotion (read from rung 1 only)
+    assert len(launched) == 2 and len(launched[1]) == 3 * (3 + len(rnn))
+    launched.clear()
+    failing = True  # a run of rung 1 failed: exit 1, no rung 2
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(args)
+    assert stopped.value.code == 1 and len(launched) == 1
+
+
+def test_a_rungs_field_whose_seeds_are_not_the_experiments_is_one_error_line(tmp_path):
+    text = (REPO / "experiments" / "palindrome_tuning.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("[[100, 101], [102, 103, 104]]", "[[100, 101], [102, 103]]"))
+    with pytest.raises(LabError, match="rungs .* lists of seeds that together are the experiment's seeds"):
+        specs.load(bad, REPO)

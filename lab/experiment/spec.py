@@ -21,11 +21,11 @@ from lab.errors import LabError
 
 FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
           "key_metric", "published", "gpu", "cpus", "order", "axes", "figure", "baselines", "rank",
-          "analysis"}  # fmt: skip
+          "analysis", "rungs"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
 TYPES = {"name": str, "title": str, "description": str, "budget": str, "key_metric": str, "order": int, "gpu": bool,
          "configs": list, "seeds": list, "set": dict, "published": list, "figure": dict, "baselines": dict,
-         "rank": list, "analysis": dict}  # fmt: skip
+         "rank": list, "analysis": dict, "rungs": dict}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,9 @@ class Experiment:
     baselines: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: reference rows
     rank: list[str] = field(default_factory=list)  # metric keys that order the variants' rows (best first)
     analysis: dict[str, Any] = field(default_factory=dict)  # {function: module.name, args: {...}}: text after the table
+    # successive halving over seeds, {seeds: [[100, 101], [102, ...]], per: <axis>}: every variant on the first
+    # rung's seeds, then each rung's seeds for the variants with their group's highest success count so far
+    rungs: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -217,6 +220,16 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
             raise LabError(f"{path}: config file {config} does not exist")
     if not all(isinstance(s, int) for s in data["seeds"]):
         raise LabError(f"{path}: seeds must be integers")
+    rungs = data.get("rungs") or {}
+    lists = rungs.get("seeds") if isinstance(rungs.get("seeds"), list) else []
+    if rungs and (not all(isinstance(rung, list) for rung in lists)
+                  or sorted(s for rung in lists if isinstance(rung, list) for s in rung) != sorted(data["seeds"])
+                  or rungs.get("per") not in (*(axes or {}), None) or set(rungs) - {"seeds", "per"}
+                  or not any(isinstance(m, dict) and "success" in m for m in data["metrics"])):  # fmt: skip
+        raise LabError(
+            f"{path}: rungs {{seeds: [[...], ...], per: <axis>}} needs lists of seeds that together "
+            "are the experiment's seeds, per an axis (or left out) and a metric with a success level"
+        )
     if not isinstance(data.get("cpus", 1), int) or data.get("cpus", 1) < 1:
         raise LabError(f"{path}: cpus must be a positive integer, got {data['cpus']!r}")
     try:

@@ -60,9 +60,11 @@ def load(exp: Experiment, results: Path, instance: str | None = None) -> list[di
     return sorted(found, key=lambda r: (order[r["variant"]], r["seed"]))
 
 
-def rows(exp: Experiment, found: list[dict[str, Any]], folder: Path | None = None) -> list[dict[str, Any]]:
-    """One dict per variant: label, n, failed, stale, per metric the finished values, seconds per run; then the
-    baseline rows (kept in ``folder``/baselines.json, when given, while their function and arguments stay the same)."""
+def rows(exp: Experiment, found: list[dict[str, Any]], folder: Path | None = None,
+         references: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+    """One dict per variant: label, n, failed, stale, per metric the finished values, seconds per run; then, with
+    ``references``, the baseline rows (kept in ``folder``/baselines.json, when given, while their function and
+    arguments stay the same)."""
     out = []
     for variant in exp.variants:
         mine = [r for r in found if r["variant"] == variant]
@@ -79,7 +81,7 @@ def rows(exp: Experiment, found: list[dict[str, Any]], folder: Path | None = Non
     for key in reversed(exp.rank):  # best first by the first rank key, ties by the next
         metric = next(m for m in exp.metrics if m.key == key)
         out.sort(key=lambda row: _order(row["values"][metric.slot], metric.higher))
-    return out + baseline_rows(exp, folder)
+    return out + (baseline_rows(exp, folder) if references else [])
 
 
 def _order(values: list[Any], higher: bool) -> float:

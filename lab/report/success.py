@@ -129,41 +129,53 @@ def summary(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, 
     return "\n".join(lines).replace("| x |", f"| {x} |") + "\n"
 
 
+def promoted(exp: Experiment, table: list[dict[str, Any]], per: str | None) -> list[str]:
+    """The variants of a successive halving's next rung (``rungs`` in an experiment file): in each group of variants
+    (the values of the axis ``per``; all variants when None), among those run on the most seeds, the ones with the
+    group's highest success count."""
+    success = next(m for m in exp.metrics if m.success is not None)
+    groups: dict[str, list[tuple[int, int, str]]] = {}  # group -> (runs, successes, variant)
+    for row in (r for r in table if r["variant"] in exp.variants):
+        k, n = successes(row["values"][success.slot], success.success, success.higher)
+        groups.setdefault(exp.variants[row["variant"]]["axes"][per] if per else "", []).append((n, k, row["variant"]))
+    out = []
+    for found in groups.values():
+        most = max(n for n, _, _ in found)
+        best = max(k for n, k, _ in found if n == most)
+        out += [variant for n, k, variant in found if n == most and k == best]
+    return out
+
+
 def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
     """Markdown: per ``between`` value (the cell), the variant a tuning experiment picks among those run on the most
     seeds (the last rung of a successive halving): the highest success rate, ties broken by the fewest median steps
-    to the ``reach`` metric's level, then by the rows' order. A cell whose variants all have the same number of runs,
-    fewer than the experiment's seeds, is marked provisional (its last rung has not run), and the command of the next
-    rung is printed: the seeds not yet run, for the variants with their cell's highest success count so far."""
+    to the ``reach`` metric's level, then by the rows' order. A cell whose most-run variants have fewer runs than the
+    experiment has seeds is marked provisional (its last rung has not run), and the next rung's variants are named
+    (``promoted``)."""
     success = next(m for m in exp.metrics if m.success is not None)
     reach = next(m for m in exp.metrics if m.reach is not None)
-    found: dict[str, list[tuple]] = {}  # arm -> (order key, variant, successes, runs, median steps, seeds run)
+    found: dict[str, list[tuple]] = {}  # arm -> (order key, variant, successes, runs, median steps)
     for order, row in enumerate(r for r in table if r["variant"] in exp.variants):
         k, n = successes(row["values"][success.slot], success.success, success.higher)
         steps = finite(row["values"][reach.slot])
         median = statistics.median(steps) if steps else math.inf
         found.setdefault(exp.variants[row["variant"]]["axes"][between], []).append(
-            ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median, row["seeds"])
+            ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median)
         )
     best = {arm: min(rows) for arm, rows in found.items()}  # the most seeds, then success, then fewest steps
     lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
              f"broken by the fewest median steps to {reach.key} >= {reach.reach:g}.", "",
              f"| {between} | pick | {success.key}{' (best)' if success.best else ''} >= {success.success:g} | "
              f"median steps | runs in all |", "|---|---|---|---|---|"]  # fmt: skip
-    for arm, (_, variant, k, n, median, _) in best.items():
+    for arm, (_, variant, k, n, median) in best.items():
         labels = exp.variants[variant]["axis_labels"]
         mark = "" if n >= len(exp.seeds) else " (provisional: last rung not run)"
         steps = "–" if math.isinf(median) else f"{median:.0f}"
         lines.append(f"| {labels[between]} | {', '.join(v for a, v in labels.items() if a != between)}{mark} | "
                      f"{k}/{n} | {steps} | {sum(row[3] for row in found[arm])} |")  # fmt: skip
-    promoted: dict[str, list[int]] = {}  # variant -> its seeds run (the launcher reuses any already run)
-    for arm, (_, _, _, n, _, _) in best.items():
-        if n < len(exp.seeds):
-            most = max(row[2] for row in found[arm] if row[3] == n)
-            promoted |= {row[1]: row[5] for row in found[arm] if row[3] == n and row[2] == most}
-    seeds = [s for s in exp.seeds if any(s not in done for done in promoted.values())]
-    if promoted:
-        lines += ["", f"Next rung: `python -m lab experiment run experiments/{exp.name}.yaml --seeds "
-                      f"{' '.join(map(str, seeds))} --variants {' '.join(promoted)}` (per {between}, the variants with "
-                      f"its highest success count so far, among those run on the most seeds)."]  # fmt: skip
+    open_arms = {arm for arm, (_, _, _, n, _) in best.items() if n < len(exp.seeds)}
+    if open_arms:
+        names = [v for v in promoted(exp, table, between) if exp.variants[v]["axes"][between] in open_arms]
+        rule = f"per {between}, the variants with its highest success count so far, among those run on the most seeds"
+        lines += ["", f"Next rung ({rule}): {', '.join(names)}; `make experiment E={exp.name}` runs it."]
     return "\n".join(lines) + "\n" if best else ""
