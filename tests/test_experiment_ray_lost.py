@@ -41,7 +41,7 @@ def test_a_dead_raylet_ends_the_launcher_with_one_error_line_and_the_same_comman
     out, err = launcher.communicate(timeout=180)
     assert launcher.returncode == 1, out[-2000:] + err[-2000:]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "lost every node" in errors[0] and "tiny-slow-s0" in errors[0], err[-2000:]
+    assert len(errors) == 1 and "lost every node" in errors[0] and "tiny-slow-s0" in errors[0], out + err[-2000:]
     deadline = time.time() + 20
     while time.time() < deadline and any(alive(pid, start) for pid, start in tree.items()):
         time.sleep(0.5)

@@ -230,6 +230,12 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
                 "packages": packages, "device": "gpu" if gpu else "cpu", "cpus": exp.cpus, "wandb": wandb}  # fmt: skip
         pending[task.remote(body)] = (index, base)
     counts, durations = {"done": 0, "failed": 0}, []
+
+    def ray_lost(names: list[str]) -> RayLost:
+        where = f"the cluster at {cluster}" if cluster else "the private Ray instance"
+        return RayLost(f"{where} lost every node that could run a run (its raylet died or was killed); in flight: "
+                       f"{', '.join(names)}; the same command resumes them from their last checkpoints")  # fmt: skip
+
     lost = None  # since when no node could take a run: Ray never answers for the runs in flight then
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
@@ -237,12 +243,7 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
             able = ray.cluster_resources().get("GPU" if gpu else "CPU", 0) >= (1 if gpu else exp.cpus)
             lost = None if able else lost or time.perf_counter()
             if lost is not None and time.perf_counter() - lost >= (CLUSTER_LOST_AFTER if cluster else 0):
-                names = ", ".join(base["name"] for _, base in pending.values())
-                where = f"the cluster at {cluster}" if cluster else "the private Ray instance"
-                raise RayLost(
-                    f"{where} lost every node that could run a run (its raylet died or was killed); "
-                    f"in flight: {names}; the same command resumes them from their last checkpoints"
-                )
+                raise ray_lost([base["name"] for _, base in pending.values()])
             continue
         index, base = pending.pop(ready[0])
         base["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -254,6 +255,8 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
             record = {**base, **result, "status": "finished", "error": ""}
             counts["done"] += 1
             durations.append(result["seconds"])
+        except ray.exceptions.LocalRayletDiedError:  # this driver's raylet: no run can start or report from here
+            raise ray_lost([base["name"]] + [b["name"] for _, b in pending.values()]) from None
         except Exception as error:  # noqa: BLE001 - the run failed after its retries; the set goes on
             text = str(getattr(error, "cause", None) or error).strip().splitlines()
             record = {**base, "status": "failed", "error": text[-1] if text else type(error).__name__}
