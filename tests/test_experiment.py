@@ -64,7 +64,9 @@ def test_cpus_and_field_types_are_checked(tmp_path):
     assert specs.load(tmp_path / "tiny.yaml", REPO).cpus == 1
     cases = [({"cpus": 2}, None), ({"cpus": 0}, "cpus must be a positive integer"),
              ({"cpus": "two"}, "cpus must be a positive integer"), ({"budget": 100}, "budget must be str, got 100"),
-             ({"seeds": "0 1"}, "seeds must be list"), ({"gpu": "no"}, "gpu must be bool")]  # fmt: skip
+             ({"seeds": "0 1"}, "seeds must be list"), ({"gpu": "no"}, "gpu must be bool"),
+             ({"variants": ["a"]}, "variants must be dict"),
+             ({"metrics": {"key": "m"}}, "metrics must be list")]  # fmt: skip
     for change, message in cases:
         (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**data, **change}))
         if message is None:

@@ -8,9 +8,11 @@ the budget, the metrics of its table and the published rows with their source. E
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,7 @@ import yaml
 
 from lab.errors import LabError
 
-FIELDS = {"name", "title", "lab", "description", "configs", "set", "seeds", "budget", "variants", "metrics",
-          "key_metric", "published", "gpu", "cpus", "order", "axes", "figure", "baselines", "rank",
-          "analysis", "rungs"}  # fmt: skip
 LABS = ("gan_lab", "rnn_lab")
-TYPES = {"name": str, "title": str, "description": str, "budget": str, "key_metric": str, "order": int, "gpu": bool,
-         "configs": list, "seeds": list, "set": dict, "published": list, "figure": dict, "baselines": dict,
-         "rank": list, "analysis": dict, "rungs": dict}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,6 +125,14 @@ class Experiment:
         return self.variants[variant].get("label", variant)
 
 
+def fields_of_yaml() -> dict[str, type]:
+    """The fields an experiment YAML may have and their types: Experiment's own (one place to add a field), with
+    ``set`` read into ``overrides`` and ``axes`` into ``variants``."""
+    hints = typing.get_type_hints(Experiment)
+    named = {f.name: typing.get_origin(hints[f.name]) or hints[f.name] for f in dataclasses.fields(Experiment)}
+    return {**{k: v for k, v in named.items() if k not in ("path", "overrides")}, "set": dict, "axes": dict}
+
+
 def _cli_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
@@ -197,12 +201,15 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
         raise LabError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise LabError(f"{path}: expected a mapping of fields (name, lab, configs, ...), got {type(data).__name__}")
-    unknown = sorted(set(data) - FIELDS)
+    types = fields_of_yaml()
+    unknown = sorted(set(data) - set(types))
     missing = [name for name in ("name", "lab", "configs", "seeds", "budget", "metrics") if name not in data]
     if unknown or missing:
-        raise LabError(f"{path}: " + (f"unknown fields {unknown} (known: {', '.join(sorted(FIELDS))})" if unknown
+        raise LabError(f"{path}: " + (f"unknown fields {unknown} (known: {', '.join(sorted(types))})" if unknown
                                       else f"missing field {missing[0]!r}"))  # fmt: skip
-    for name, kind in TYPES.items():
+    if not isinstance(data.get("cpus", 1), int) or data.get("cpus", 1) < 1:
+        raise LabError(f"{path}: cpus must be a positive integer, got {data['cpus']!r}")
+    for name, kind in types.items():
         if data.get(name) is not None and not isinstance(data[name], kind):
             raise LabError(f"{path}: {name} must be {kind.__name__}, got {data[name]!r}")
     if ("variants" in data) == ("axes" in data):
@@ -230,8 +237,6 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
             f"{path}: rungs {{seeds: [[...], ...], per: <axis>}} needs lists of seeds that together "
             "are the experiment's seeds, per an axis (or left out) and a metric with a success level"
         )
-    if not isinstance(data.get("cpus", 1), int) or data.get("cpus", 1) < 1:
-        raise LabError(f"{path}: cpus must be a positive integer, got {data['cpus']!r}")
     try:
         metrics = [Metric(**{"label": m["key"], **m}) for m in data.pop("metrics")]
     except (TypeError, KeyError) as err:
