@@ -207,12 +207,40 @@ def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(t
     assert "val/modes" in record["final"] and record["checkpoints"] and record["seconds"] > 0
     assert record["ray"]["address"] == "private local instance" and record["ray"]["node"] and record["cpus"] == 1
     assert record["niceness"] == 0  # as a run started by hand (Ray would start it at nice 15)
+    assert record["started"] == "forked"  # from the worker's forkserver: Lightning imported once per worker
     assert record["command"].startswith("python -m gan_lab fit --config=")
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")}
     again = launch(exp, tmp_path)
     assert again.returncode == 0 and "4 reused, 0 to run" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")} == mtimes
     assert "| short | 2 |" in again.stdout and "| long | 2 |" in again.stdout
+
+
+def test_a_forked_run_trains_bit_for_bit_as_the_command_line_does(tmp_path):
+    """run_one's forkserver path (Lightning imported once per worker) against ``python -m gan_lab fit``: the same
+    console summary and identical weights; a forked run that the CLI refuses fails with the CLI's error line."""
+    import torch
+
+    from lab.experiment.runone import run_one
+
+    args = [f"--config={c}" for c in [*RING, "configs/mixtures/gan.yaml"]] + [
+        "--data.init_args.samples_per_epoch=1280", "--data.init_args.batches_per_item=1", "--trainer.max_epochs=2",
+        "--seed_everything=3"]  # fmt: skip
+    body = {"lab": "gan_lab", "args": args, "root": str(tmp_path), "metrics": [["val/modes", True, None]],
+            "extra": ["--run.wandb=false", "--trainer.enable_progress_bar=false"], "key": "k"}  # fmt: skip
+
+    def untimed(result: dict) -> dict:  # the logged values but wall times
+        return {k: v for k, v in result["final"].items() if not k.startswith("time/")}
+
+    forked = run_one({**body, "name": "forked", "fork": True, "preload": ["gan_lab.gan"]})
+    plain = run_one({**body, "name": "plain", "fork": False})
+    assert (forked["started"], plain["started"]) == ("forked", "python -m")
+    assert forked["global_step"] == plain["global_step"] == 40 and untimed(forked) == untimed(plain)
+    weights = [torch.load(tmp_path / name / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+               for name in ("forked", "plain")]  # fmt: skip
+    assert weights[0].keys() == weights[1].keys() and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    with pytest.raises(RuntimeError, match=r"^error: .*max_epochs"):
+        run_one({**body, "name": "refused", "fork": True, "args": [*args, "--trainer.max_epochs=two"]})
 
 
 @pytest.mark.slow

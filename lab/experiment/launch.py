@@ -203,6 +203,13 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
             after.join()
 
 
+def one_process(config: dict[str, Any]) -> bool:
+    """True when the run is one process (one device, one node): forked from the worker's forkserver; a DDP run
+    relaunches its own command line for its other ranks, so it starts as ``python -m <lab> fit``."""
+    trainer = config.get("trainer") or {}
+    return str(trainer.get("devices")) == "1" and str(trainer.get("num_nodes", 1)) == "1"
+
+
 def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, cluster) -> None:
     """Trains ``todo`` on Ray (a CPU, or a GPU where the cluster has them, per run), writing each record as it ends
     and printing a progress line."""
@@ -215,6 +222,11 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
     task = ray.remote(run_one).options(num_cpus=exp.cpus, num_gpus=1 if gpu else 0, max_retries=RETRIES,
                                        retry_exceptions=True)  # fmt: skip
     metrics = [(m.key, m.higher, m.reach) for m in exp.metrics]
+    preload = [
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for name in current["files"]
+        if name.endswith(".py")
+    ]  # the run's code, imported once per worker by its forkserver (runone)
     pending, packages = {}, records.packages()
     for index, spec, config, key, wandb, fresh in todo:
         if fresh:  # a finished run trained again (stale, --rerun-stale): from scratch, not from its last checkpoint
@@ -223,7 +235,8 @@ def run_all(exp, todo, outcomes, paths, runs, current, resources, start, total, 
                  f"--run.tags=[{exp.name}]", "--trainer.enable_progress_bar=false"]  # fmt: skip
         extra += ["--trainer.accelerator=gpu", "--trainer.devices=1"] if gpu else []
         body = {"lab": spec.lab, "args": list(spec.args), "root": str((runs / spec.instance).resolve()),
-                "name": spec.name, "metrics": metrics, "extra": extra, "key": key, "threads": exp.cpus}  # fmt: skip
+                "name": spec.name, "metrics": metrics, "extra": extra, "key": key, "threads": exp.cpus,
+                "fork": one_process(config), "preload": preload}  # fmt: skip
         base = {"experiment": spec.experiment, "instance": spec.instance, "name": spec.name, "variant": spec.variant,
                 "seed": spec.seed, "lab": spec.lab, "key": key, "overrides": list(spec.overrides), "config": config,
                 "budget": exp.budget, "command": " ".join(spec.command()), "code_version": current,
