@@ -98,14 +98,10 @@ def main(argv: list[str] | None = None) -> None:
         rungs = exp.rungs.get("seeds") if exp.rungs and args.seeds is None and args.variants is None else None
         for number, seeds in enumerate(rungs or [None]):
             if seeds is not None:  # a successive halving: this rung's seeds, for the variants promoted so far
-                variants = None
-                if number:
-                    from lab.report.success import promoted
+                from lab.report.success import rung_variants
 
-                    earlier = {seed for rung in rungs[:number] for seed in rung}  # never this rung's own records
-                    found = [r for r in table.load(exp, results, runs[0].instance) if r["seed"] in earlier]
-                    variants = promoted(exp, table.rows(exp, found, references=False), exp.rungs.get("per"))
-                runs = exp.runs(seeds=seeds, variants=variants, extra=extra)
+                found = table.rows(exp, table.load(exp, results, runs[0].instance), references=False)
+                runs = exp.runs(seeds=seeds, variants=rung_variants(exp, found, number), extra=extra)
                 print(f"rung {number + 1} of {len(rungs)}: seeds {' '.join(map(str, seeds))}, "
                       f"{len({r.variant for r in runs})} variants", flush=True)  # fmt: skip
             if not run_set(exp, runs, root, results, args):

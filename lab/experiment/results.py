@@ -35,7 +35,11 @@ def section(exp: specs.Experiment, found: list[dict], folder: Path) -> str:
         f"{len(done)} of the {planned} runs it defines (the others have not run)"  # fmt: skip
     if exp.rungs:  # a successive halving runs only some of them, by design
         stages = " then ".join(" ".join(map(str, seeds)) for seeds in exp.rungs["seeds"])
-        count = f"{len(done)} runs, in rungs over seeds {stages} (the analysis below names a rung still to run)"
+        from lab.report.success import open_rung
+
+        rung = open_rung(exp, rows)
+        count = f"{len(done)} runs, in rungs over seeds {stages}"
+        count += "" if rung is None else f" (rung {rung[0] + 1} has runs still to record)"
     made = (f"{count}, {seconds / 60:.0f} min of run time in all, on {', '.join(hosts)}, "
             f"{days[0] if days else '?'}" + (f" to {days[-1]}" if len(days) > 1 else "") +
             f", code {', '.join(c[:10] for c in commits)}")  # fmt: skip

@@ -146,12 +146,35 @@ def promoted(exp: Experiment, table: list[dict[str, Any]], per: str | None) -> l
     return out
 
 
+def rung_variants(exp: Experiment, table: list[dict[str, Any]], number: int) -> list[str]:
+    """The variants of rung ``number`` (from 0) of the experiment's successive halving: all of them on the first;
+    then those that ``promoted`` names from the table's runs on the earlier rungs' seeds only (never the rung's own)."""
+    if not number:
+        return list(exp.variants)
+    earlier = {seed for rung in exp.rungs["seeds"][:number] for seed in rung}
+    kept = [{**row, "values": {slot: [v for v, seed in zip(values, row["seeds"], strict=True) if seed in earlier]
+                               for slot, values in row["values"].items()}}
+            for row in table if row["variant"] in exp.variants]  # fmt: skip
+    return promoted(exp, kept, exp.rungs.get("per"))
+
+
+def open_rung(exp: Experiment, table: list[dict[str, Any]]) -> tuple[int, list[str], int] | None:
+    """The first rung with runs still to record, as (number from 0, its variants, runs recorded of it), or None."""
+    done = {(row["variant"], seed) for row in table if row["variant"] in exp.variants for seed in row["seeds"]}
+    for number, seeds in enumerate(exp.rungs.get("seeds") or []):
+        variants = rung_variants(exp, table, number)
+        recorded = sum((v, seed) in done for v in variants for seed in seeds)
+        if recorded < len(variants) * len(seeds):
+            return number, variants, recorded
+    return None
+
+
 def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
     """Markdown: per ``between`` value (the cell), the variant a tuning experiment picks among those run on the most
     seeds (the last rung of a successive halving): the highest success rate, ties broken by the fewest median steps
-    to the ``reach`` metric's level, then by the rows' order. A cell whose most-run variants have fewer runs than the
-    experiment has seeds is marked provisional (its last rung has not run), and the next rung's variants are named
-    (``promoted``)."""
+    to the ``reach`` metric's level, then by the rows' order. While a rung has runs still to record, every pick is
+    marked provisional and that rung is named, with its variants (``rung_variants``) and how many of its runs are
+    recorded."""
     success = next(m for m in exp.metrics if m.success is not None)
     reach = next(m for m in exp.metrics if m.reach is not None)
     found: dict[str, list[tuple]] = {}  # arm -> (order key, variant, successes, runs, median steps)
@@ -163,19 +186,25 @@ def pick(exp: Experiment, table: list[dict[str, Any]], between: str) -> str:
             ((-n, -k / n if n else 0.0, median, order), row["variant"], k, n, median)
         )
     best = {arm: min(rows) for arm, rows in found.items()}  # the most seeds, then success, then fewest steps
+    rung = open_rung(exp, table) if exp.rungs else None
     lines = [f"The pick per {between}, among its variants run on the most seeds: the highest success rate, ties "
              f"broken by the fewest median steps to {reach.key} >= {reach.reach:g}.", "",
              f"| {between} | pick | {success.key}{' (best)' if success.best else ''} >= {success.success:g} | "
              f"median steps | runs in all |", "|---|---|---|---|---|"]  # fmt: skip
     for arm, (_, variant, k, n, median) in best.items():
         labels = exp.variants[variant]["axis_labels"]
-        mark = "" if n >= len(exp.seeds) else " (provisional: last rung not run)"
+        unfinished = rung is not None if exp.rungs else n < len(exp.seeds)
+        mark = " (provisional: a rung has runs still to record)" if unfinished else ""
         steps = "–" if math.isinf(median) else f"{median:.0f}"
         lines.append(f"| {labels[between]} | {', '.join(v for a, v in labels.items() if a != between)}{mark} | "
                      f"{k}/{n} | {steps} | {sum(row[3] for row in found[arm])} |")  # fmt: skip
-    open_arms = {arm for arm, (_, _, _, n, _) in best.items() if n < len(exp.seeds)}
-    if open_arms:
-        names = [v for v in promoted(exp, table, between) if exp.variants[v]["axes"][between] in open_arms]
-        rule = f"per {between}, the variants with its highest success count so far, among those run on the most seeds"
-        lines += ["", f"Next rung ({rule}): {', '.join(names)}; `make experiment E={exp.name}` runs it."]
+    if rung is not None:
+        number, variants, recorded = rung
+        seeds = exp.rungs["seeds"][number]
+        group = exp.rungs.get("per") or "experiment"
+        rule = f"per {group}, the variants with the highest success count on the earlier rungs" if number else \
+            "every variant"  # fmt: skip
+        lines += ["", f"Rung {number + 1} of {len(exp.rungs['seeds'])} (seeds {' '.join(map(str, seeds))}; {rule}: "
+                      f"{', '.join(variants)}): {recorded} of {len(variants) * len(seeds)} runs recorded; "
+                      f"`make experiment E={exp.name}` runs the rest."]  # fmt: skip
     return "\n".join(lines) + "\n" if best else ""
