@@ -100,14 +100,6 @@ def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
     return ray.cluster_resources()
 
 
-def table_imports() -> None:
-    import matplotlib
-    import scipy.stats  # noqa: F401
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
-
-
 def clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
@@ -176,8 +168,6 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         if todo:
             ensure_ray()
             current = records.code_version(files, str(repo))
-            if then is not None:  # the table's imports (a second of CPU) while the runs train, not after the last
-                threading.Thread(target=table_imports, daemon=True).start()
             run_all(exp, todo, outcomes, paths, runs, current, resources, start, len(specs), address or "")
         for record in outcomes.values():
             if record.get("reused") and records.is_stale(record):
