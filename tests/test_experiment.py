@@ -216,6 +216,17 @@ def test_a_set_runs_on_ray_writes_records_and_a_second_launch_reuses_every_run(t
     assert "| short | 2 |" in again.stdout and "| long | 2 |" in again.stdout
 
 
+def test_a_progress_line_shows_the_key_metric_as_a_value_not_as_a_success_count():
+    """The progress line names the key metric's plain column (its label and digits), never the k/n label of a
+    success column, which a single run's value would not fit; a failed run shows its error line."""
+    from lab.experiment.launch import describe
+
+    exp = specs.load(REPO / "experiments" / "palindrome.yaml", REPO)
+    record = {"status": "finished", "final": {"test/best_acc": 0.9951}, "seconds": 12.3}
+    assert describe(exp, record) == "test accuracy 0.995 (12 s)"
+    assert describe(exp, {"status": "failed", "error": "error: boom"}) == "failed: error: boom"
+
+
 def test_a_forked_run_trains_bit_for_bit_as_the_command_line_does(tmp_path):
     """run_one's forkserver path (Lightning imported once per worker) against ``python -m gan_lab fit``: the same
     console summary and identical weights; a forked run that the CLI refuses fails with the CLI's error line."""

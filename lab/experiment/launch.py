@@ -109,10 +109,12 @@ def clock(seconds: float) -> str:
 def describe(exp: Experiment, record: dict[str, Any]) -> str:
     if not records.finished(record):
         return f"failed: {record.get('error', '')}"
-    metric = next(m for m in exp.metrics if m.key == exp.key_metric)
+    named = [m for m in exp.metrics if m.key == exp.key_metric]  # a plain column of the key, else its first
+    metric = next((m for m in named if m.success is None and m.reach is None), named[0])
     value = metric.of(record)
     shown = "–" if value is None or value != value else f"{value:.{metric.digits}f}"
-    return f"{metric.label} {shown} ({record['seconds']:.0f} s)"
+    label = metric.label if metric.success is None and metric.reach is None else metric.key  # not "k/n [...]"
+    return f"{label} {shown} ({record['seconds']:.0f} s)"
 
 
 def plan(exp: Experiment, specs: list[RunSpec], saved: list, resolved: dict, rerun_stale: bool, wandb: bool | None):
