@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
             if seeds is not None:  # a successive halving: this rung's seeds, for the variants promoted so far
                 from lab.report.success import rung_variants
 
-                found = table.rows(exp, table.load(exp, results, runs[0].instance), references=False)
+                found = (
+                    table.rows(exp, table.load(exp, results, runs[0].instance), references=False) if number else []
+                )  # rung 1 runs every variant: no records to read (each is hashed for its stale mark)
                 runs = exp.runs(seeds=seeds, variants=rung_variants(exp, found, number), extra=extra)
                 print(f"rung {number + 1} of {len(rungs)}: seeds {' '.join(map(str, seeds))}, "
                       f"{len({r.variant for r in runs})} variants", flush=True)  # fmt: skip

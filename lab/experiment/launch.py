@@ -24,6 +24,7 @@ from lab.errors import LabError
 from lab.experiment import records
 from lab.experiment.runone import run_one
 from lab.experiment.spec import Experiment, RunSpec
+from lab.experiment.table import kind
 
 RETRIES = 2  # a failing run is tried 1 + RETRIES times (each retry resumes from its last checkpoint)
 # Seconds a cluster given by --address may have no node that can take a run (an autoscaler may be replacing one)
@@ -110,10 +111,10 @@ def describe(exp: Experiment, record: dict[str, Any]) -> str:
     if not records.finished(record):
         return f"failed: {record.get('error', '')}"
     named = [m for m in exp.metrics if m.key == exp.key_metric]  # a plain column of the key, else its first
-    metric = next((m for m in named if m.success is None and m.reach is None), named[0])
+    metric = next((m for m in named if kind(m) == "mean"), named[0])
     value = metric.of(record)
     shown = "–" if value is None or value != value else f"{value:.{metric.digits}f}"
-    label = metric.label if metric.success is None and metric.reach is None else metric.key  # not "k/n [...]"
+    label = metric.label if kind(metric) == "mean" else metric.key  # not a success column's "k/n [...]"
     return f"{label} {shown} ({record['seconds']:.0f} s)"
 
 
