@@ -91,3 +91,28 @@ def test_bad_subcommand_arguments_give_one_line_error(command, words, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and words in err[0], err
     assert not (tmp_path / "runs").exists()
+
+
+def test_denormals_flush_to_zero_while_a_trainer_runs_the_classifier_and_not_after(tmp_path):
+    """A vanishing gradient turns denormal, and x86 computes denormals many times slower (bench/denormal.py): the
+    classifier flushes them to zero during fit (the training step sees 1e-39 * 1 as 0) and restores IEEE arithmetic
+    when the trainer is done."""
+    import torch
+    from pytorch_lightning import Callback, Trainer
+
+    from datamodules.palindrome import PalindromeDataModule
+    from rnn_lab.classifier import SequenceClassifier
+
+    seen = []
+
+    class Probe(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append((torch.tensor([1e-39]) * 1.0).item())
+
+    denormal = (torch.tensor([1e-39]) * 1.0).item()
+    assert denormal > 0  # IEEE before
+    trainer = Trainer(fast_dev_run=True, callbacks=[Probe()], logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(SequenceClassifier(hidden_dim=8), PalindromeDataModule(seq_len=6, num_samples=600, batch_size=32))
+    assert seen == [0.0]
+    assert (torch.tensor([1e-39]) * 1.0).item() == denormal  # and after
