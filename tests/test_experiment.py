@@ -101,6 +101,11 @@ def test_axes_expand_into_the_product_of_their_values_with_vars_and_only():
                              "trainer.max_steps": 8000}  # fmt: skip
     assert chrono["configs"] == ["configs/rnn/gru.yaml", "configs/rnn/protocol.yaml"]
     assert exp.label("gru.chrono.L500") == "GRU, orthogonal + chrono (T_max = L), L = 500"
+    # --variants takes shell-style patterns, in the order given, each variant once
+    runs = exp.runs(seeds=[0], variants=["*.chrono.L500", "gru.chrono.L500", "rnn.irnn.L10"])
+    assert [r.variant for r in runs] == ["lstm.chrono.L500", "gru.chrono.L500", "rnn.irnn.L10"]
+    with pytest.raises(LabError, match=r"unknown variants \['lstm.\*.L7'\]"):
+        exp.runs(variants=["lstm.*.L7"])
 
 
 def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
