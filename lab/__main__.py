@@ -47,8 +47,12 @@ def parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--results", default="results", help="folder of the run records and tables (results)")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds to run (default: the experiment's)")
-    run.add_argument("--variants", nargs="+", default=None,
-                     help="variants to run, or shell-style patterns such as 'lstm.*.L500' (default: all)")
+    run.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="variants to run, or shell-style patterns such as 'lstm.*.L500' (default: all)",
+    )
     run.add_argument(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
