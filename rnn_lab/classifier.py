@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any, Literal
 
 import torch
@@ -13,6 +14,21 @@ from torchmetrics.classification import MulticlassAccuracy
 from lab.errors import check_optimizer
 from rnn_lab.cells import gate_biases, lstm_unrolled, make_cell, recurrent_weights
 from rnn_lab.inits import chrono_bias_
+
+
+def keep_freed_memory(keep: bool) -> None:
+    """glibc's allocator: with ``keep``, large blocks come from the heap instead of ``mmap`` and freed memory is not
+    returned to the system (``mallopt`` M_MMAP_MAX 0, M_TRIM_THRESHOLD 1 GiB), so a training step reuses the pages of
+    the last one; else glibc's defaults (65,536 maps, 128 KiB) and the heap's free pages returned to the system. A
+    no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-4, 0 if keep else 65536)  # M_MMAP_MAX
+        libc.mallopt(-1, 2**30 if keep else 128 * 1024)  # M_TRIM_THRESHOLD
+        if not keep:
+            libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class SequenceClassifier(LightningModule):
@@ -73,15 +89,21 @@ class SequenceClassifier(LightningModule):
     checkpoint_monitor = ("val/acc", "max")  # the best checkpoint is the most accurate on validation
 
     def setup(self, stage: str) -> None:
-        """Flushes denormal floats to zero on the CPU while the trainer runs this module. A gradient that vanishes
-        through hundreds of steps turns denormal (below 1.2e-38 in float32), and x86 CPUs compute with denormals many
-        times slower: at L = 300 a GRU step took 5.7-6.0x longer at torch's and orthogonal init, a vanilla RNN step
-        5.7x at torch's init (bench/denormal.py; about 1x where gradients survive: chrono biases, the LSTM's forget
-        bias 1). Values that small move no weight (Adam divides by at least its eps, 1e-8)."""
+        """The CPU settings of a recurrent net, while the trainer runs this module (bench/rnn_cpu.py measures both).
+
+        - Denormals flush to zero. A gradient that vanishes through hundreds of steps turns denormal (below 1.2e-38
+          in float32), and x86 computes with denormals many times slower (GRU and vanilla-RNN steps at L = 300 took
+          5-8x longer at torch's init). Values that small move no weight (Adam divides by at least its eps, 1e-8).
+        - Freed memory stays in the heap (``keep_freed_memory``): activations of long sequences exceed glibc's
+          largest mmap threshold, so each step would map them afresh and fault every page in again (an LSTM step at
+          L = 300: 68,000 page faults, 1.3-1.7x its time).
+        """
         torch.set_flush_denormal(True)
+        keep_freed_memory(True)
 
     def teardown(self, stage: str) -> None:
-        torch.set_flush_denormal(False)  # the process's default again (other work in it keeps IEEE arithmetic)
+        torch.set_flush_denormal(False)  # the process's defaults again (other work in it keeps them)
+        keep_freed_memory(False)
 
     def check_datamodule(self, datamodule: Any) -> None:
         """With ``chrono_t_max: seq_len``, draws the chrono biases for the data's length (T_max = L)."""
