@@ -12,8 +12,8 @@ networks at initialisation, with each setting off and on, side by side.
   faults a step).
 Each row times the same network, batch and step under the three settings in turn (each after an untimed step under
 the same setting), on one thread: IEEE with the default allocator, then flush-to-zero, then flush-to-zero with the
-heap kept. Ratios are the first time over each
-other (above 1: faster). Faults are the minor page faults of one step.
+heap kept. Ratios are the first time over each other (above 1: faster). Faults are the minor page faults of one
+step.
 """
 
 from __future__ import annotations

@@ -104,9 +104,10 @@ class Experiment:
              extra: dict[str, Any] | None = None) -> list[RunSpec]:  # fmt: skip
         """Every (variant, seed) run, seed by seed (a set stopped part-way has every variant at the same seeds)."""
         seeds = self.seeds if seeds is None else seeds
-        # a shell-style pattern picks every variant it matches: lstm.*.L500, *.L10
-        matched = {v: [n for n in self.variants if fnmatch.fnmatchcase(n, v)] or [v] for v in variants or []}
-        names = list(self.variants) if variants is None else list(dict.fromkeys(n for v in matched.values() for n in v))
+        names = list(self.variants)
+        if variants is not None:  # shell-style patterns (lstm.*.L500, *.L10); one matching none is reported below
+            picked = [[n for n in self.variants if fnmatch.fnmatchcase(n, v)] or [v] for v in variants]
+            names = list(dict.fromkeys(name for group in picked for name in group))
         unknown = [name for name in names if name not in self.variants]
         if unknown:
             raise LabError(f"unknown variants {unknown} of experiment {self.name}: choose from {list(self.variants)}")
