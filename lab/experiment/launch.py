@@ -78,8 +78,9 @@ TEMP: list[str] = []  # the private instances' folders (session logs, sockets), 
 
 
 def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
-    """A private embedded Ray instance sized to this machine (``address`` None), else the cluster at ``address``
-    with this repository as the tasks' working directory. Returns the cluster's resources."""
+    """A private embedded Ray instance sized to the CPUs this process may use (``address`` None: its affinity, so
+    ``taskset`` or a SLURM cpuset bounds it), else the cluster at ``address`` with this repository as the tasks'
+    working directory. Returns the cluster's resources."""
     import logging
 
     import ray
@@ -90,7 +91,8 @@ def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
         TEMP.append(temp)
         # worker_niceness 0: Ray starts workers at nice 15, and a run at nice 15 all but stops whenever anything at
         # nice 0 runs beside it (Ray's own processes, the launcher); the runs are the work here
-        ray.init(address="local", num_cpus=os.cpu_count(), _temp_dir=temp, _system_config={"worker_niceness": 0},
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        ray.init(address="local", num_cpus=cpus, _temp_dir=temp, _system_config={"worker_niceness": 0},
                  **quiet)  # fmt: skip
     else:
         excludes = [".git", ".venv", "runs", "results", "wandb", "data", "*.ckpt"]
