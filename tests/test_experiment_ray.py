@@ -146,3 +146,20 @@ def test_an_experiment_runs_on_an_existing_cluster_by_address(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is a Linux call")
+def test_the_private_instance_runs_one_run_at_a_time_on_a_launcher_pinned_to_one_core(tmp_path):
+    """`taskset -c 0 python -m lab experiment run ...` (or a SLURM cpuset): the private Ray instance has the CPUs the
+    launcher may use, not the machine's, so one-CPU runs go one after the other: with two left, "running 1"."""
+    exp = tiny_experiment(tmp_path, {v: {"trainer.max_epochs": 1} for v in "abc"})
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})  # the launcher inherits it, as from taskset
+    try:
+        result = launch(exp, tmp_path)
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(progress) == 3 and "| done 1, running 1," in progress[0], result.stdout
