@@ -108,6 +108,31 @@ def test_axes_expand_into_the_product_of_their_values_with_vars_and_only():
         exp.runs(variants=["lstm.*.L7"])
 
 
+def test_the_palindrome_study_description_states_what_its_runs_resolve_to():
+    """The description above the study's table in RESULTS.md: each cell's parameter count, learning rate, clipping,
+    batch size and the LSTM's forget-gate bias, checked against the configs its runs resolve to."""
+    import re
+
+    from lab.experiment import records
+    from rnn_lab.classifier import SequenceClassifier
+
+    exp = specs.load(REPO / "experiments" / "palindrome.yaml", REPO)
+    text = " ".join(exp.description.split())
+    for cell, label in (("rnn", "RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
+        spec = exp.runs(seeds=[0], variants=[f"{cell}.default.L10"])[0]
+        config = records.resolve("rnn_lab", spec.args)
+        model = {k: v for k, v in config["model"].items() if k != "optimizer"}
+        count = sum(p.numel() for p in SequenceClassifier(**model).parameters())
+        assert f"{label} {count:,}" in text
+        lr = config["model"]["optimizer"]["init_args"]["lr"]
+        assert f"{lr:.0e}".replace("e-0", "e-") in text
+        assert config["trainer"]["gradient_clip_val"] == 10 and config["data"]["batch_size"] == 128
+        assert config["model"]["hidden_dim"] == 128 and config["data"]["one_hot"]
+        if cell == "lstm":
+            assert config["model"]["forget_bias"] == 1.0
+    assert re.search(r"clipping 10, batches of 128", text) and "128-unit" in text and "forget-gate bias of 1" in text
+
+
 def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
     """A `success` metric: k/n reaching it with scipy's Wilson 95% interval; a `reach` metric: the median step
     [min, max] at which runs first got there, over how many did."""
