@@ -91,6 +91,37 @@ def test_the_figure_has_a_row_for_the_success_rate_and_one_for_the_median_steps(
     assert image.std() > 20  # drawn, not blank
 
 
+def test_the_figure_gives_each_init_one_colour_in_every_panel_and_ticks_at_the_study_lengths(
+    study, tmp_path, monkeypatch
+):
+    """Panels side by side read as one figure: an init keeps its colour from panel to panel (orthogonal is one
+    colour for the RNN, the LSTM and the GRU) and every panel's length axis is ticked at the lengths the study
+    defines (10 to 1,000, as plain numbers), run yet or not."""
+    from matplotlib.axes import Axes
+
+    drawn, ticked = [], []
+    errorbar, set_xticks = Axes.errorbar, Axes.set_xticks
+
+    def spy_errorbar(self, *args, **kwargs):
+        drawn.append((kwargs["label"], kwargs.get("color")))
+        return errorbar(self, *args, **kwargs)
+
+    def spy_xticks(self, ticks, labels=None, **kwargs):
+        ticked.append(list(labels))
+        return set_xticks(self, ticks, labels, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", spy_errorbar)
+    monkeypatch.setattr(Axes, "set_xticks", spy_xticks)
+    exp, rows = study
+    experiment_figure(exp, rows, tmp_path / "pal.png")
+    colours = {}
+    for label, colour in drawn:
+        colours.setdefault(label, set()).add(colour)
+    assert "orthogonal" in colours and all(len(c) == 1 and None not in c for c in colours.values())
+    assert len({next(iter(c)) for c in colours.values()}) == len(colours)  # and no two inits share one
+    assert ticked and all(t == ["10", "20", "50", "100", "200", "500", "1,000"] for t in ticked)
+
+
 def test_the_palindrome_baseline_is_the_majority_digit_near_chance_on_the_runs_test_split():
     from rnn_lab.baselines import palindrome_baselines
 

@@ -46,6 +46,7 @@ def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     keys = exp.figure.get("metrics") or [exp.key_metric]
     metrics = [next(m for m in exp.metrics if m.key == key) for key in keys]
@@ -54,7 +55,10 @@ def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> No
     if not panels:
         return
     fig, axes = plt.subplots(len(metrics), len(panels), figsize=(3.6 * len(panels) + 1, 3.4 * len(metrics)),
-                             sharey="row", squeeze=False)  # fmt: skip
+                             sharex=True, sharey="row", squeeze=False)  # fmt: skip
+    # one colour per line across the panels, and the x values the experiment defines as ticks, run yet or not
+    colours = {label: f"C{i}" for i, label in enumerate(sorted({label for lines in found for _, label in lines}))}
+    ticks = sorted({float(v["vars"][exp.figure["x"]]) for v in exp.variants.values()})
     for r, (metric, lines) in enumerate(zip(metrics, found, strict=True)):
         for i, ((panel, label), points) in enumerate(sorted(lines.items())):
             ax = axes[r][panels.index(panel)]
@@ -63,17 +67,21 @@ def curve_figure(exp: Experiment, table: list[dict[str, Any]], path: Path) -> No
             shift = [x * (1 + 0.03 * (i - len(lines) / 2)) for x in xs]  # keep the interval bars apart
             ax.errorbar(shift, ys, yerr=[[y - lo for y, lo in zip(ys, lows, strict=True)],
                                           [hi - y for y, hi in zip(ys, highs, strict=True)]],
-                        marker="o", capsize=3, label=label)  # fmt: skip
+                        marker="o", capsize=3, label=label, color=colours[label])  # fmt: skip
         kind = "Wilson 95%" if metric.success is not None else "median, [min, max]" if metric.reach is not None \
             else "95% t"  # fmt: skip
         for panel, ax in zip(panels, axes[r], strict=True):
             ax.set_xscale("log")
-            ax.set_xlabel(exp.figure["x"])
+            ax.set_xticks(ticks, [f"{t:,g}" for t in ticks], fontsize=8)
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
+            if r == len(metrics) - 1:
+                ax.set_xlabel(exp.figure["x"])
             ax.set_title(f"{panel} ({kind})", fontsize=9)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
-        axes[r][0].set_ylabel(textwrap.fill(f"success ({metric.key} >= {metric.success})" if metric.success is not None
-                                            else metric.label, 30), fontsize=8)  # fmt: skip
+        name = f"seeds solved ({metric.key} >= {metric.success})" if metric.success is not None else metric.label
+        axes[r][0].set_ylabel(textwrap.fill(name, 30), fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
