@@ -59,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
         help="an existing Ray cluster (default $RAY_ADDRESS; none: a private local instance)",
     )
     run.add_argument("--runs", default="runs", help="folder of the run folders and checkpoints (runs)")
+    run.add_argument(
+        "--cpus",
+        type=positive_int,
+        default=None,
+        help="Ray CPUs and torch threads per run, in place of the experiment's cpus (1); not part of a run's config, "
+        "so finished records are reused either way",
+    )
     run.add_argument("--rerun-stale", action="store_true", help="run again the records made by other code")
     run.add_argument(
         "--wandb",
@@ -67,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
         help="W&B for every run (default: as each run's config says)",
     )
     return top
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
 
 
 COMMANDS = """usage: python -m lab <command> ...
@@ -98,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             text, folder = table.build(exp, results, first.instance, first.overrides)
             print(text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
             return
+        exp.cpus = args.cpus or exp.cpus
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
         root = check_output_folder(args.runs, "--runs")
         rungs = exp.rungs.get("seeds") if exp.rungs and args.seeds is None and args.variants is None else None

@@ -153,6 +153,7 @@ def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
         (["experiment", "run", "ring", "--set", "trainer.max_epochs"], "expected key=value"),
         (["experiment", "run", "ring", "--runs", "/etc/passwd"], "--runs /etc/passwd: is a file, not a folder"),
         (["experiment", "walk", "ring"], "invalid choice: 'walk'"),
+        (["experiment", "run", "ring", "--cpus", "0"], "argument --cpus: must be a positive integer, got '0'"),
     ],
 )
 def test_bad_input_gives_one_error_line_and_exit_2(args, message, tmp_path):
@@ -301,7 +302,8 @@ def test_a_failing_run_is_retried_then_recorded_with_its_last_error_line_while_t
     record["code_version"]["code"] = "0" * 12  # as if made by other code
     records.write(ok, record)
     kept = launch(exp, tmp_path, "--variants", "ok")
-    assert kept.returncode == 0 and "1 reused, 0 to run" in kept.stdout and "stale" in kept.stdout
+    assert kept.returncode == 0 and "1 reused, 0 to run" in kept.stdout
+    assert "[stale: made by code 000000000000]" in kept.stdout, kept.stdout  # the hash, not the whole version
     rerun = launch(exp, tmp_path, "--variants", "ok", "--rerun-stale")
     assert rerun.returncode == 0 and "0 reused, 1 to run" in rerun.stdout
     again = json.loads(ok.read_text())

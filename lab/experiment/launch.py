@@ -177,7 +177,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         for record in outcomes.values():
             if record.get("reused") and records.is_stale(record):
                 print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code "
-                      f"{record['code_version']}]")  # fmt: skip
+                      f"{(record.get('code_version') or {}).get('code')}]")  # fmt: skip
         found = [outcomes[i] for i in range(len(specs))]
         if then is not None:
             after = threading.Thread(target=then, args=(found,))

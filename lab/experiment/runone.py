@@ -64,6 +64,7 @@ def fit_main(lab: str, args: list[str], log: str, env: dict[str, str]) -> None:
     from lab.startup import pause_gc
 
     torch.set_num_threads(int(env["OMP_NUM_THREADS"]))  # read at import: the server's import saw the worker's value
+    print(f"torch threads: {torch.get_num_threads()}")
     main = importlib.import_module(f"{lab}.__main__").main
     sys.argv = [sys.modules[f"{lab}.__main__"].__file__, "fit", *args]  # as python -m <lab> sets it
     pause_gc()
