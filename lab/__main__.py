@@ -68,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--rerun-stale", action="store_true", help="run again the records made by other code")
     run.add_argument(
+        "--leave-out",
+        action="store_true",
+        help="leave out the runs that a study of success against length may skip by its stated rule: those beyond a "
+        "length where their arm's success rate has a Wilson upper bound < 0.5 (from the records at launch)",
+    )
+    run.add_argument(
         "--wandb",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -113,6 +119,10 @@ def main(argv: list[str] | None = None) -> None:
             return
         exp.cpus = args.cpus or exp.cpus
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
+        if args.leave_out:
+            runs = leave_out(exp, runs, results)
+            if not runs:
+                return
         root = check_output_folder(args.runs, "--runs")
         rungs = exp.rungs.get("seeds") if exp.rungs and args.seeds is None and args.variants is None else None
         for number, seeds in enumerate(rungs or [None]):
@@ -129,6 +139,22 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(1)  # a failed run: no promotion from an incomplete rung
     except LabError as err:
         fail(str(err), getattr(err, "code", 2))
+
+
+def leave_out(exp: Any, runs: list, results: Path) -> list:
+    """``runs`` without those the experiment's rule leaves out (lab.report.success.left_out), saying how many."""
+    from lab.experiment import table
+    from lab.report.success import left_out
+
+    if exp.analysis.get("function") != "lab.report.success.summary":
+        raise LabError(f"--leave-out: experiment {exp.name} states no rule for leaving runs out (a study of success "
+                       "against length, analysed by lab.report.success.summary, does)")  # fmt: skip
+    found = table.rows(exp, table.load(exp, results, runs[0].instance), references=False)
+    skip = left_out(exp, found, **exp.analysis.get("args", {}))
+    kept = [run for run in runs if run.variant not in skip]
+    print(f"{exp.name}: {len(runs) - len(kept)} of {len(runs)} runs left out by the study's rule (beyond a length "
+          f"where their arm's upper bound is < 0.5){'' if kept else '; nothing to run'}", flush=True)  # fmt: skip
+    return kept
 
 
 def run_set(exp: Any, runs: list, root: Path, results: Path, args: argparse.Namespace) -> bool:

@@ -154,6 +154,7 @@ def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
         (["experiment", "run", "ring", "--runs", "/etc/passwd"], "--runs /etc/passwd: is a file, not a folder"),
         (["experiment", "walk", "ring"], "invalid choice: 'walk'"),
         (["experiment", "run", "ring", "--cpus", "0"], "argument --cpus: must be a positive integer, got '0'"),
+        (["experiment", "run", "ring", "--leave-out"], "--leave-out: experiment ring states no rule for leaving"),
     ],
 )
 def test_bad_input_gives_one_error_line_and_exit_2(args, message, tmp_path):

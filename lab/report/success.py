@@ -47,6 +47,23 @@ def breaking(points: dict[float, tuple[int, int]]) -> tuple[float | None, float 
     return (max(low) if low else None), (max(high) if high else None)
 
 
+def cut(points: dict[float, tuple[int, int]]) -> float:
+    """The shortest x where the arm's Wilson upper bound is < 0.5 (a majority ruled out): runs at longer x may be left
+    out, as the study states before its runs; inf when there is none."""
+    return min((x for x, (k, n) in points.items() if wilson(k, n)[1] < 0.5), default=math.inf)
+
+
+def left_out(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, within: str) -> set[str]:
+    """The variants the rule above leaves out, from the runs in ``table``: those at an x longer than their arm's
+    ``cut`` (``python -m lab experiment run ... --leave-out``)."""
+    found = counts(exp, table, x, between, within)
+    return {
+        name
+        for name, variant in exp.variants.items()
+        if float(variant["vars"][x]) > cut(found.get((variant["axes"][between], variant["axes"][within]), {}))
+    }
+
+
 def holm(pvalues: list[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the input's order."""
     order = sorted(range(len(pvalues)), key=pvalues.__getitem__)
@@ -110,11 +127,10 @@ def summary(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, 
     any_left_out = False
     for (b, w), points in found.items():
         low, high = breaking(points)
-        ruled_out = [v for v, (k, n) in points.items() if wilson(k, n)[1] < 0.5]
-        cut = min(ruled_out) if ruled_out else math.inf  # longer lengths may be left out (the experiment's rule)
-        solved = ", ".join(f"{points[v][0]}/{points[v][1]}" if v in points else "left out" if v > cut else "–"
+        beyond = cut(points)  # longer lengths may be left out (the experiment's rule)
+        solved = ", ".join(f"{points[v][0]}/{points[v][1]}" if v in points else "left out" if v > beyond else "–"
                            for v in xs)  # fmt: skip
-        any_left_out = any_left_out or any(v > cut and v not in points for v in xs)
+        any_left_out = any_left_out or any(v > beyond and v not in points for v in xs)
         lines.append(f"| {label[b]} | {label[w]} | {_length(low, max(points))} | {_length(high, max(points))} | "
                      f"{solved} |")  # fmt: skip
         score = (low if low is not None else 0.0, sum(k for k, _ in points.values()))
