@@ -117,13 +117,21 @@ def main(argv: list[str] | None = None) -> None:
             text, folder = table.build(exp, results, first.instance, first.overrides)
             print(text + f"\nwrote {folder}/table.md, table.csv and {exp.name}.png")
             return
+        if args.cpus and not args.address:
+            from lab.experiment.launch import local_cpus
+
+            if args.cpus > local_cpus():
+                raise LabError(f"--cpus {args.cpus}: this launcher may use {local_cpus()} CPUs")
         exp.cpus = args.cpus or exp.cpus
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
-        if args.leave_out:
-            runs = leave_out(exp, runs, results)
-            if not runs:
-                return
+        if args.leave_out and exp.analysis.get("function") != "lab.report.success.summary":
+            raise LabError(f"--leave-out: experiment {exp.name} states no rule for leaving runs out (a study of "
+                           "success against length, analysed by lab.report.success.summary, does)")  # fmt: skip
         root = check_output_folder(args.runs, "--runs")
+        if args.leave_out:  # seed by seed, each seed's runs chosen from the records of the seeds before it
+            finished = [run_set(exp, kept, root, results, args) for seed in dict.fromkeys(r.seed for r in runs)
+                        if (kept := leave_out(exp, [r for r in runs if r.seed == seed], results))]  # fmt: skip
+            sys.exit(0 if all(finished) else 1)
         rungs = exp.rungs.get("seeds") if exp.rungs and args.seeds is None and args.variants is None else None
         for number, seeds in enumerate(rungs or [None]):
             if seeds is not None:  # a successive halving: this rung's seeds, for the variants promoted so far
@@ -146,9 +154,6 @@ def leave_out(exp: Any, runs: list, results: Path) -> list:
     from lab.experiment import table
     from lab.report.success import left_out
 
-    if exp.analysis.get("function") != "lab.report.success.summary":
-        raise LabError(f"--leave-out: experiment {exp.name} states no rule for leaving runs out (a study of success "
-                       "against length, analysed by lab.report.success.summary, does)")  # fmt: skip
     found = table.rows(exp, table.load(exp, results, runs[0].instance), references=False)
     skip = left_out(exp, found, **exp.analysis.get("args", {}))
     kept = [run for run in runs if run.variant not in skip]

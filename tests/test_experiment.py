@@ -155,6 +155,7 @@ def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
         (["experiment", "walk", "ring"], "invalid choice: 'walk'"),
         (["experiment", "run", "ring", "--cpus", "0"], "argument --cpus: must be a positive integer, got '0'"),
         (["experiment", "run", "ring", "--leave-out"], "--leave-out: experiment ring states no rule for leaving"),
+        (["experiment", "run", "ring", "--cpus", "64"], "--cpus 64: this launcher may use "),
     ],
 )
 def test_bad_input_gives_one_error_line_and_exit_2(args, message, tmp_path):
@@ -164,6 +165,25 @@ def test_bad_input_gives_one_error_line_and_exit_2(args, message, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_leave_out_runs_seed_by_seed_and_skips_what_the_records_rule_out_before_starting_ray(tmp_path):
+    """`--leave-out`: 0 of 4 solved at L = 10 (Wilson upper bound 0.49) leaves that arm's L = 20 out; with every
+    chosen run left out the launcher says so for each seed and exits 0 without starting Ray or writing a run."""
+    code = {"files": ["lab/errors.py"], "code": records.code_hash(["lab/errors.py"], str(REPO))}
+    folder = tmp_path / "results" / "palindrome"
+    for seed in range(4):
+        record = {"variant": "rnn.default.L10", "seed": seed, "status": "finished", "seconds": 1.0,
+                  "final": {"test/best_acc": 0.1}, "reached": {"val/acc": None}, "code_version": code}  # fmt: skip
+        records.write(folder / f"palindrome-rnn.default.L10-s{seed}.json", record)
+    result = run_module("lab", "experiment", "run", "palindrome", "--variants", "rnn.default.L20", "--seeds", "4", "5",
+                        "--leave-out", "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
+                        timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines == ["palindrome: 1 of 1 runs left out by the study's rule (beyond a length where their arm's upper "
+                     "bound is < 0.5); nothing to run"] * 2, result.stdout  # fmt: skip
+    assert not any((tmp_path / "runs").iterdir())
 
 
 def test_no_command_lists_every_command_with_one_line_each():

@@ -77,6 +77,11 @@ def start_guardian() -> subprocess.Popen:
 TEMP: list[str] = []  # the private instances' folders (session logs, sockets), removed when the launcher is done
 
 
+def local_cpus() -> int:
+    """The CPUs this process may use (its affinity: taskset, a SLURM cpuset), which size a private Ray instance."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
     """A private embedded Ray instance sized to the CPUs this process may use (``address`` None: its affinity, so
     ``taskset`` or a SLURM cpuset bounds it), else the cluster at ``address`` with this repository as the tasks'
@@ -91,8 +96,7 @@ def start_ray(address: str | None, repo: Path) -> dict[str, Any]:
         TEMP.append(temp)
         # worker_niceness 0: Ray starts workers at nice 15, and a run at nice 15 all but stops whenever anything at
         # nice 0 runs beside it (Ray's own processes, the launcher); the runs are the work here
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        ray.init(address="local", num_cpus=cpus, _temp_dir=temp, _system_config={"worker_niceness": 0},
+        ray.init(address="local", num_cpus=local_cpus(), _temp_dir=temp, _system_config={"worker_niceness": 0},
                  **quiet)  # fmt: skip
     else:
         excludes = [".git", ".venv", "runs", "results", "wandb", "data", "*.ckpt"]
@@ -177,7 +181,7 @@ def launch(exp: Experiment, specs: list[RunSpec], runs: Path, results: Path, add
         for record in outcomes.values():
             if record.get("reused") and records.is_stale(record):
                 print(f"  reused {record['name']}: {describe(exp, record)} [stale: made by code "
-                      f"{(record.get('code_version') or {}).get('code')}]")  # fmt: skip
+                      f"{(record.get('code_version') or {}).get('code') or 'unknown'}]")  # fmt: skip
         found = [outcomes[i] for i in range(len(specs))]
         if then is not None:
             after = threading.Thread(target=then, args=(found,))
