@@ -70,8 +70,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--leave-out",
         action="store_true",
-        help="leave out the runs that a study of success against length may skip by its stated rule: those beyond a "
-        "length where their arm's success rate has a Wilson upper bound < 0.5 (from the records at launch)",
+        help="leave out the runs the experiment's leave_out rule allows: those beyond a length where their arm's "
+        "success rate has a Wilson upper bound below its level (from the records, seed by seed)",
     )
     run.add_argument(
         "--wandb",
@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> None:
                 raise LabError(f"--cpus {args.cpus}: this launcher may use {local_cpus()} CPUs")
         exp.cpus = args.cpus or exp.cpus
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
-        if args.leave_out and exp.analysis.get("function") != "lab.report.success.summary":
-            raise LabError(f"--leave-out: experiment {exp.name} states no rule for leaving runs out (a study of "
-                           "success against length, analysed by lab.report.success.summary, does)")  # fmt: skip
+        if args.leave_out and not exp.leave_out:
+            raise LabError(f"--leave-out: experiment {exp.name} declares no leave_out rule "
+                           "(experiments/palindrome.yaml does)")  # fmt: skip
         root = check_output_folder(args.runs, "--runs")
         if args.leave_out:  # seed by seed, each seed's runs chosen from the records of the seeds before it
             finished = [run_set(exp, kept, root, results, args) for seed in dict.fromkeys(r.seed for r in runs)
@@ -155,10 +155,12 @@ def leave_out(exp: Any, runs: list, results: Path) -> list:
     from lab.report.success import left_out
 
     found = table.rows(exp, table.load(exp, results, runs[0].instance), references=False)
-    skip = left_out(exp, found, **exp.analysis.get("args", {}))
+    skip = left_out(exp, found)
     kept = [run for run in runs if run.variant not in skip]
-    print(f"{exp.name}: {len(runs) - len(kept)} of {len(runs)} runs left out by the study's rule (beyond a length "
-          f"where their arm's upper bound is < 0.5){'' if kept else '; nothing to run'}", flush=True)  # fmt: skip
+    rule = exp.leave_out
+    print(f"{exp.name}: {len(runs) - len(kept)} of {len(runs)} runs left out by its rule (beyond a {rule['x']} "
+          f"where their arm's upper bound is < {rule['below']:g}){'' if kept else '; nothing to run'}",
+          flush=True)  # fmt: skip
     return kept
 
 

@@ -154,7 +154,7 @@ def test_success_and_reach_metrics_give_wilson_intervals_and_median_steps():
         (["experiment", "run", "ring", "--runs", "/etc/passwd"], "--runs /etc/passwd: is a file, not a folder"),
         (["experiment", "walk", "ring"], "invalid choice: 'walk'"),
         (["experiment", "run", "ring", "--cpus", "0"], "argument --cpus: must be a positive integer, got '0'"),
-        (["experiment", "run", "ring", "--leave-out"], "--leave-out: experiment ring states no rule for leaving"),
+        (["experiment", "run", "ring", "--leave-out"], "--leave-out: experiment ring declares no leave_out rule"),
         (["experiment", "run", "ring", "--cpus", "64"], "--cpus 64: this launcher may use "),
     ],
 )
@@ -181,8 +181,8 @@ def test_leave_out_runs_seed_by_seed_and_skips_what_the_records_rule_out_before_
                         timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines == ["palindrome: 1 of 1 runs left out by the study's rule (beyond a length where their arm's upper "
-                     "bound is < 0.5); nothing to run"] * 2, result.stdout  # fmt: skip
+    assert lines == ["palindrome: 1 of 1 runs left out by its rule (beyond a length where their arm's upper bound is "
+                     "< 0.5); nothing to run"] * 2, result.stdout  # fmt: skip
     assert not any((tmp_path / "runs").iterdir())
 
 

@@ -61,16 +61,13 @@ def test_leave_out_skips_an_arms_lengths_beyond_one_where_its_upper_bound_is_bel
     an arm with no runs yet keeps every length."""
     exp, rows = study
     expected = {f"rnn.{init}.L{n}" for init in ("irnn", "orthogonal") for n in (100, 200, 500, 1000)}
-    assert left_out(exp, rows, x="length", between="cell", within="init") == expected | {
-        "gru.chrono.L500",
-        "gru.chrono.L1000",
-    }
+    assert left_out(exp, rows) == expected | {"gru.chrono.L500", "gru.chrono.L1000"}
 
 
 def test_an_arm_is_cut_at_0_of_4_but_not_at_0_of_3():
     """The study's next step: 0/3 has an upper bound of 0.56 (kept), 0/4 of 0.49 (longer lengths may be left out)."""
-    assert cut({10: (3, 3), 50: (0, 3)}) == math.inf
-    assert cut({10: (4, 4), 50: (0, 4), 100: (0, 4)}) == 50
+    assert cut({10: (3, 3), 50: (0, 3)}, 0.5) == math.inf
+    assert cut({10: (4, 4), 50: (0, 4), 100: (0, 4)}, 0.5) == 50
 
 
 def test_holm_multiplies_the_sorted_p_values_by_the_tests_left_and_keeps_them_monotone():
@@ -267,4 +264,21 @@ def test_a_rungs_field_whose_seeds_are_not_the_experiments_is_one_error_line(tmp
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("[[100, 101], [102, 103, 104]]", "[[100, 101], [102, 103]]"))
     with pytest.raises(LabError, match="rungs .* lists of seeds that together are the experiment's seeds"):
+        specs.load(bad, REPO)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "{x: length, per: [cell, init]}",
+        "{x: steps, per: [cell, init], below: 0.5}",
+        "{x: length, per: cell, below: 0.5}",
+        "{x: length, per: [cell, init], below: 1.5}",
+    ],
+)
+def test_a_leave_out_rule_that_is_not_axes_and_a_level_in_0_1_is_one_error_line(tmp_path, rule):
+    text = (REPO / "experiments" / "palindrome.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("{x: length, per: [cell, init], below: 0.5}", rule))
+    with pytest.raises(LabError, match=r"leave_out \{x: <axis>, per: \[<axis>, ...\], below: <p in \(0, 1\)>\} needs"):
         specs.load(bad, REPO)

@@ -95,6 +95,9 @@ class Experiment:
     # successive halving over seeds, {seeds: [[100, 101], [102, ...]], per: <axis>}: every variant on the first
     # rung's seeds, then each rung's seeds for the variants with their group's highest success count so far
     rungs: dict[str, Any] = field(default_factory=dict)
+    # runs that may be left out (`run --leave-out`; the table marks them), {x: <axis>, per: [<axis>, ...], below: p}:
+    # an arm's (its per-axes values) runs at an x beyond one where its success rate's Wilson upper bound is < p
+    leave_out: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -241,6 +244,13 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
             f"{path}: rungs {{seeds: [[...], ...], per: <axis>}} needs lists of seeds that together "
             "are the experiment's seeds, per an axis (or left out) and a metric with a success level"
         )
+    rule = data.get("leave_out") or {}
+    success = any(isinstance(m, dict) and "success" in m for m in data["metrics"])
+    if rule and not (set(rule) == {"x", "per", "below"} and isinstance(rule["per"], list) and success
+                     and {rule["x"], *rule["per"]} <= set(axes or {}) and isinstance(rule["below"], float | int)
+                     and 0 < rule["below"] < 1):  # fmt: skip
+        raise LabError(f"{path}: leave_out {{x: <axis>, per: [<axis>, ...], below: <p in (0, 1)>}} needs axes and a "
+                       "metric with a success level")  # fmt: skip
     try:
         metrics = [Metric(**{"label": m["key"], **m}) for m in data.pop("metrics")]
     except (TypeError, KeyError) as err:

@@ -24,17 +24,18 @@ from typing import Any
 from lab.experiment.spec import Experiment
 from lab.stats import finite, successes, wilson
 
-Counts = dict[tuple[str, str], dict[float, tuple[int, int]]]  # (between, within) -> x -> (successes, runs)
+Counts = dict[tuple[str, ...], dict[float, tuple[int, int]]]  # arm (between, within) -> x -> (successes, runs)
 
 
-def counts(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, within: str) -> Counts:
+def counts(exp: Experiment, table: list[dict[str, Any]], x: str, *per: str) -> Counts:
+    """Successes and runs per arm (its values of the ``per`` axes) and x."""
     metric = next(m for m in exp.metrics if m.success is not None)
     out: Counts = {}
     for row in (r for r in table if r["variant"] in exp.variants):
         variant = exp.variants[row["variant"]]
         values = finite(row["values"][metric.slot])
         if values:
-            arm = (variant["axes"][between], variant["axes"][within])
+            arm = tuple(variant["axes"][axis] for axis in per)
             out.setdefault(arm, {})[float(variant["vars"][x])] = successes(values, metric.success, metric.higher)
     return out
 
@@ -47,21 +48,19 @@ def breaking(points: dict[float, tuple[int, int]]) -> tuple[float | None, float 
     return (max(low) if low else None), (max(high) if high else None)
 
 
-def cut(points: dict[float, tuple[int, int]]) -> float:
-    """The shortest x where the arm's Wilson upper bound is < 0.5 (a majority ruled out): runs at longer x may be left
-    out, as the study states before its runs; inf when there is none."""
-    return min((x for x, (k, n) in points.items() if wilson(k, n)[1] < 0.5), default=math.inf)
+def cut(points: dict[float, tuple[int, int]], below: float) -> float:
+    """The shortest x where the arm's Wilson upper bound is < ``below`` (the experiment's ``leave_out``): its runs at
+    longer x may be left out; inf when there is none."""
+    return min((x for x, (k, n) in points.items() if wilson(k, n)[1] < below), default=math.inf)
 
 
-def left_out(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, within: str) -> set[str]:
-    """The variants the rule above leaves out, from the runs in ``table``: those at an x longer than their arm's
-    ``cut`` (``python -m lab experiment run ... --leave-out``)."""
-    found = counts(exp, table, x, between, within)
-    return {
-        name
-        for name, variant in exp.variants.items()
-        if float(variant["vars"][x]) > cut(found.get((variant["axes"][between], variant["axes"][within]), {}))
-    }
+def left_out(exp: Experiment, table: list[dict[str, Any]]) -> set[str]:
+    """The variants the experiment's ``leave_out`` rule leaves out, from the runs in ``table``: those at an x longer
+    than their arm's ``cut`` (``python -m lab experiment run ... --leave-out``)."""
+    x, per, below = exp.leave_out["x"], exp.leave_out["per"], exp.leave_out["below"]
+    found = counts(exp, table, x, *per)
+    arm = {name: tuple(variant["axes"][axis] for axis in per) for name, variant in exp.variants.items()}
+    return {name for name, v in exp.variants.items() if float(v["vars"][x]) > cut(found.get(arm[name], {}), below)}
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -127,7 +126,7 @@ def summary(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, 
     any_left_out = False
     for (b, w), points in found.items():
         low, high = breaking(points)
-        beyond = cut(points)  # longer lengths may be left out (the experiment's rule)
+        beyond = cut(points, exp.leave_out["below"]) if exp.leave_out else math.inf  # the experiment's rule
         solved = ", ".join(f"{points[v][0]}/{points[v][1]}" if v in points else "left out" if v > beyond else "–"
                            for v in xs)  # fmt: skip
         any_left_out = any_left_out or any(v > beyond and v not in points for v in xs)
@@ -137,9 +136,10 @@ def summary(exp: Experiment, table: list[dict[str, Any]], x: str, between: str, 
         if b not in best or score > best[b][1]:
             best[b] = (w, score)
     if any_left_out:
-        lines += ["", f"–: not run yet. *left out*: beyond a {x} where the arm's upper bound is < 0.5 (a majority "
-                      f"ruled out), runs may be left out, as stated before the runs: they cannot change its breaking "
-                      f"{x} unless it does better at a longer {x} than at a shorter one."]  # fmt: skip
+        below = exp.leave_out["below"]
+        lines += ["", f"–: not run yet. *left out*: beyond a {x} where the arm's upper bound is < {below:g}, runs may "
+                      f"be left out, as stated before the runs: they cannot change its breaking {x} unless it does "
+                      f"better at a longer {x} than at a shorter one."]  # fmt: skip
     first = fisher_family(found, [(b, w) for b, (w, _) in best.items()], label)
     if first:
         chosen = ", ".join(f"{label[b]}: {label[w]}" for b, (w, _) in best.items())
