@@ -35,6 +35,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lab.__main__ import positive_int  # noqa: E402
 from rnn_lab.classifier import SequenceClassifier, keep_freed_memory  # noqa: E402
 
 ARMS = [  # (cell, init label, SequenceClassifier arguments)
@@ -80,17 +81,11 @@ def measure(cell: str, kwargs: dict, length: int, threads: int, flush: bool, hea
     return statistics.median(times), statistics.median(faults)
 
 
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return int(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--length", type=positive, default=300, help="palindrome length L (steps per sequence)")
-    parser.add_argument("--repeats", type=positive, default=3, help="timed steps per setting")
-    parser.add_argument("--threads", type=positive, nargs="+", default=[1], help="torch threads, a row each (1)")
+    parser.add_argument("--length", type=positive_int, default=300, help="palindrome length L (steps per sequence)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed steps per setting")
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1], help="torch threads, a row each (1)")
     parser.add_argument("--arms", nargs="+", default=None, help="cell:init to time, e.g. lstm:chrono (all)")
     args = parser.parse_args()
     known = [f"{cell}:{label}" for cell, label, _ in ARMS]

@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.cpus and not args.address:
             from lab.experiment.launch import local_cpus
 
-            if args.cpus > local_cpus():
-                raise LabError(f"--cpus {args.cpus}: this launcher may use {local_cpus()} CPUs")
+            if args.cpus > (usable := local_cpus()):
+                raise LabError(f"--cpus {args.cpus}: this launcher may use {usable} CPUs")
         exp.cpus = args.cpus or exp.cpus
         runs = exp.runs(seeds=args.seeds, variants=args.variants, extra=extra)
         if args.leave_out and not exp.leave_out:

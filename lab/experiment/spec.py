@@ -234,18 +234,18 @@ def load(path: str | Path, repo: Path | None = None) -> Experiment:
             raise LabError(f"{path}: config file {config} does not exist")
     if not all(isinstance(s, int) for s in data["seeds"]):
         raise LabError(f"{path}: seeds must be integers")
+    success = any(isinstance(m, dict) and "success" in m for m in data["metrics"])  # rungs and leave_out need one
     rungs = data.get("rungs") or {}
     lists = rungs.get("seeds") if isinstance(rungs.get("seeds"), list) else []
     if rungs and (not all(isinstance(rung, list) for rung in lists)
                   or sorted(s for rung in lists if isinstance(rung, list) for s in rung) != sorted(data["seeds"])
                   or rungs.get("per") not in (*(axes or {}), None) or set(rungs) - {"seeds", "per"}
-                  or not any(isinstance(m, dict) and "success" in m for m in data["metrics"])):  # fmt: skip
+                  or not success):  # fmt: skip
         raise LabError(
             f"{path}: rungs {{seeds: [[...], ...], per: <axis>}} needs lists of seeds that together "
             "are the experiment's seeds, per an axis (or left out) and a metric with a success level"
         )
     rule = data.get("leave_out") or {}
-    success = any(isinstance(m, dict) and "success" in m for m in data["metrics"])
     if rule and not (set(rule) == {"x", "per", "below"} and isinstance(rule["per"], list) and success
                      and {rule["x"], *rule["per"]} <= set(axes or {}) and isinstance(rule["below"], float | int)
                      and 0 < rule["below"] < 1):  # fmt: skip
